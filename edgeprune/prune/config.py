@@ -1,0 +1,37 @@
+"""Configuration of a prune run (plain data, stored in run.json)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+GLOBAL_TARGETS = (0.70, 0.80, 0.90)  # Phase 1 baselines' global sparsities (spec)
+SIGNALS = ("magnitude", "gradient", "product")
+
+
+@dataclass
+class PruneConfig:
+    model: str = "resnet18"
+    model_args: dict = field(default_factory=dict)
+    checkpoint: str | None = None
+    data: str = "digits"
+    input_size: int | None = None
+    signals: list[str] | None = None  # default ["product"]
+    strategies: list[str] | None = None  # default: all ten
+    seed: int = 0
+    calib_size: int = 256  # Phase 1 / gradient signals: training images only
+    calib_batch: int = 64
+    # fine-tuning (paper recipe: Adam, batch 128, early stopping patience 3 on validation)
+    finetune_epochs: int = 12
+    finetune_lr: float | None = None  # None: per-family paper value (see recipes.py)
+    batch_size: int = 128
+    patience: int = 3
+    # dense training when no checkpoint is given
+    dense_epochs: int = 30
+    dense_lr: float | None = None
+
+    def __post_init__(self) -> None:
+        self.signals = list(self.signals or ["product"])
+        if self.strategies is not None:
+            self.strategies = list(self.strategies)
+
+    def to_json(self) -> dict:
+        return asdict(self)

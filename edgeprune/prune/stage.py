@@ -1,0 +1,283 @@
+"""Prune stage orchestration: dense model -> Phase 1 ranges -> Phase 2 plans -> Phase 3 candidates.
+
+Every step's output is a file in the run directory and doubles as its cache:
+re-running the same command skips what is already there (checked against the
+dense weights' hash and the plan), so an interrupted run resumes.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..data import Dataset, load_dataset
+from ..errors import EdgepruneError
+from ..models import ModelSpec, build, create_model, load_weights, read_state_dict, resolve_spec
+from ..runio import RunDir, atomic_dir, atomic_path, clean_stale_temps, read_json, sha256_file, sha256_json, write_json
+from ..train import accuracy, fit
+from . import importance
+from .config import SIGNALS, PruneConfig
+from .layers import Layer, discover, prunable
+from .masks import build_masks, global_sparsity, measured_sparsity, planned_count
+from .ranges import BASELINES, LayerRange, derive_ranges
+from .recipes import dense_recipe, finetune_recipe
+from .strategies import STRATEGIES, make_plans
+
+
+@dataclass
+class PruneResult:
+    run_dir: Path
+    dense: dict
+    candidates: list[dict]
+    merged: dict[str, list[str]]
+
+
+def _progress(iterable=None, **kw):
+    from tqdm.auto import tqdm
+
+    kw.setdefault("leave", True)
+    return tqdm(iterable, file=sys.stderr, dynamic_ncols=True, **kw)
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _versions() -> dict:
+    import timm
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "timm": timm.__version__,
+            "numpy": np.__version__, "edgeprune": __version__}
+
+
+def _validate(cfg: PruneConfig) -> None:
+    bad = [s for s in cfg.signals if s not in SIGNALS]
+    if bad:
+        raise EdgepruneError(f"Unknown signal {', '.join(bad)}.", f"Use a comma list of {', '.join(SIGNALS)}.")
+    if cfg.strategies:
+        unknown = [s for s in cfg.strategies if s not in STRATEGIES]
+        if unknown:
+            raise EdgepruneError(f"Unknown strategy {', '.join(unknown)}.", f"Known: {', '.join(STRATEGIES)}.")
+    if cfg.finetune_epochs < 0:
+        raise EdgepruneError("--epochs must be >= 0.", "Use 0 to skip fine-tuning.")
+
+
+def _same_run(existing: dict, new: dict) -> list[str]:
+    """Config keys that differ in ways that invalidate cached results."""
+    keys = ("model", "model_args", "checkpoint", "data", "input_size", "seed", "calib_size", "dense_epochs", "dense_lr")
+    return [k for k in keys if existing.get(k) != new.get(k)]
+
+
+def _calibration(data: Dataset, cfg: PruneConfig) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """A few hundred labelled *training* images, fixed by the seed (never test data)."""
+    rng = np.random.default_rng(cfg.seed)
+    idx = np.sort(rng.choice(len(data.y_train), size=min(cfg.calib_size, len(data.y_train)), replace=False))
+    x = data.normalize(data.x_train[idx])
+    y = data.y_train[idx]
+    return [(torch.from_numpy(x[i:i + cfg.calib_batch]), torch.from_numpy(y[i:i + cfg.calib_batch]))
+            for i in range(0, len(y), cfg.calib_batch)]
+
+
+def _save_weights(model: torch.nn.Module, path: Path) -> str:
+    from safetensors.torch import save_file
+
+    sd = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(sd, str(tmp))
+    return sha256_file(path)
+
+
+def prepare_dense(cfg: PruneConfig, rd: RunDir, data: Dataset, spec: ModelSpec) -> dict:
+    """Dense weights in RUN/dense: the user's checkpoint, or trained here (cached)."""
+    key = sha256_json({"spec": spec.to_json(), "data": data.info(), "checkpoint": cfg.checkpoint and sha256_file(cfg.checkpoint),
+                       "recipe": dense_recipe(cfg).to_json()})
+    if rd.dense_json.exists() and rd.dense_weights.exists():
+        cached = read_json(rd.dense_json)
+        if cached.get("key") == key and cached.get("sha256") == sha256_file(rd.dense_weights):
+            _log(f"dense: cached ({rd.dense_weights}, test accuracy {cached['test_accuracy']:.4f})")
+            return cached
+    torch.manual_seed(cfg.seed)
+    model = create_model(spec)
+    x_va, x_te = data.normalize(data.x_val), data.normalize(data.x_test)
+    info: dict = {"key": key}
+    if cfg.checkpoint:
+        load_weights(model, read_state_dict(cfg.checkpoint), source=f"checkpoint {cfg.checkpoint}")
+        info.update(trained=False, checkpoint=str(cfg.checkpoint), checkpoint_sha256=sha256_file(cfg.checkpoint))
+    else:
+        recipe = dense_recipe(cfg)
+        bar = _progress(total=recipe.epochs, desc="dense: train")
+        res = fit(model, data, recipe, on_epoch=lambda r: (bar.update(1), bar.set_postfix(val=f"{r['val_accuracy']:.3f}")))
+        bar.close()
+        info.update(trained=True, recipe=recipe.to_json(), epochs=res.epochs, best_epoch=res.best_epoch,
+                    seconds=round(res.seconds, 1))
+    info["val_accuracy"] = accuracy(model, x_va, data.y_val)
+    info["test_accuracy"] = accuracy(model, x_te, data.y_test)
+    info["sha256"] = _save_weights(model, rd.dense_weights)
+    info["weights"] = str(rd.dense_weights.relative_to(rd.root))
+    write_json(rd.dense_json, info)
+    _log(f"dense: val {info['val_accuracy']:.4f}, test {info['test_accuracy']:.4f}")
+    return info
+
+
+def phase1_ranges(model: torch.nn.Module, layers: list[Layer], calib, rd: RunDir, dense_sha: str) -> list[LayerRange]:
+    if rd.ranges_json.exists():
+        doc = read_json(rd.ranges_json)
+        if doc.get("dense_sha256") == dense_sha:
+            return [LayerRange.from_json(d) for d in doc["layers"]]
+    t0 = time.perf_counter()
+    scores = {}
+    for crit in _progress(BASELINES, desc="phase 1: MAG/SNIP/GraSP"):
+        scores[crit] = importance.score(crit, model, prunable(layers), calib)
+    ranges = derive_ranges(layers, scores)
+    write_json(rd.ranges_json, {
+        "dense_sha256": dense_sha, "baselines": list(BASELINES), "global_targets": [0.7, 0.8, 0.9],
+        "seconds": round(time.perf_counter() - t0, 2),
+        "rules": "norm -> [0,0]; patch_embed -> [0.15,0.30]; < 10,000 params -> clamp to [0,0.10]; clamp [0,0.98]; first match wins",
+        "layers": [r.to_json() for r in ranges],
+    })
+    return ranges
+
+
+def phase2_plans(ranges: list[LayerRange], cfg: PruneConfig, rd: RunDir, layers: list[Layer]):
+    plans, merged = make_plans(ranges, cfg.strategies)
+    numel = {l.name: l.numel for l in layers}
+    doc = {"strategies": {}, "merged": {k: v for k, v in merged.items() if v}}
+    for name, plan in plans.items():
+        doc["strategies"][name] = {
+            "target": plan,
+            "planned": {n: planned_count(r, numel[n]) / numel[n] for n, r in plan.items()},
+            "global_sparsity": global_sparsity(plan, [l for l in layers if l.name in plan]),
+            "merged": merged[name],
+        }
+    write_json(rd.strategies_json, doc)
+    return plans, merged
+
+
+def _candidate_done(rd: RunDir, cid: str, key: str) -> dict | None:
+    if not rd.candidate_json(cid).exists():
+        return None
+    c = read_json(rd.candidate_json(cid))
+    if c.get("key") == key and rd.candidate_weights(cid).exists() and sha256_file(rd.candidate_weights(cid)) == c.get("sha256"):
+        return c
+    return None
+
+
+def phase3_candidate(cid: str, signal: str, strategy: str, plan: dict[str, float], scores, layers: list[Layer],
+                     spec: ModelSpec, dense_path: Path, data: Dataset, cfg: PruneConfig, rd: RunDir,
+                     merged: list[str], key: str) -> dict:
+    """Prune one plan with one signal, fine-tune with masks held, write the candidate atomically."""
+    model = build(spec, dense_path)
+    masks = build_masks(scores, plan, layers)
+    numel = {l.name: l.numel for l in layers}
+    planned = {n: planned_count(r, numel[n]) / numel[n] for n, r in plan.items()}
+    recipe = finetune_recipe(cfg)
+    t0 = time.perf_counter()
+    if recipe.epochs > 0:
+        bar = _progress(total=recipe.epochs, desc=f"  {cid}", leave=False)
+        res = fit(model, data, recipe, masks=masks,
+                  on_epoch=lambda r: (bar.update(1), bar.set_postfix(val=f"{r['val_accuracy']:.3f}")))
+        bar.close()
+        epochs, best_epoch = res.epochs, res.best_epoch
+    else:
+        from ..train import MaskHold
+
+        MaskHold(model, masks)
+        epochs = best_epoch = 0
+    sd = model.state_dict()
+    measured = measured_sparsity(sd, plan)
+    off = {n: (measured[n], planned[n]) for n in plan if abs(measured[n] - planned[n]) > 1e-3}
+    if off:  # a bug, not user error: masks must hold exactly
+        n, (m, p) = next(iter(off.items()))
+        raise RuntimeError(f"{cid}: {n} measured sparsity {m:.4f} != planned {p:.4f}")
+    plan_layers = [l for l in layers if l.name in plan]
+    cand = {
+        "id": cid, "signal": signal, "strategy": strategy, "merged": merged,
+        "planned": planned, "measured": measured,
+        "global_sparsity": global_sparsity(measured, plan_layers),
+        "planned_global_sparsity": global_sparsity(planned, plan_layers),
+        "val_accuracy": accuracy(model, data.normalize(data.x_val), data.y_val),
+        "test_accuracy": accuracy(model, data.normalize(data.x_test), data.y_test),
+        "epochs": epochs, "best_epoch": best_epoch, "seconds": round(time.perf_counter() - t0, 2),
+        "recipe": recipe.to_json(), "weights": "model.safetensors", "key": key,
+    }
+    with atomic_dir(rd.candidate_dir(cid)) as tmp:
+        cand["sha256"] = _save_weights(model, tmp / "model.safetensors")
+        write_json(tmp / "candidate.json", cand)
+    return cand
+
+
+def run_prune(cfg: PruneConfig, out: str | Path) -> PruneResult:
+    """Run (or resume) the whole prune stage into ``out``."""
+    _validate(cfg)
+    rd = RunDir(out)
+    rd.root.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(rd.root)
+    if rd.run_json.exists():
+        diff = _same_run(read_json(rd.run_json).get("config", {}), cfg.to_json())
+        if diff:
+            raise EdgepruneError(f"{rd.root} already holds a run with a different {', '.join(diff)}.",
+                                 "Use another --out, or delete the directory to start over.")
+    if cfg.checkpoint and not Path(cfg.checkpoint).is_file():
+        raise EdgepruneError(f"Checkpoint {cfg.checkpoint} does not exist.", "Check the --checkpoint path.")
+    data = load_dataset(cfg.data, input_size=cfg.input_size, seed=cfg.seed)
+    spec = resolve_spec(cfg.model, data.num_classes, data.input_shape[-1], cfg.model_args)
+    torch.manual_seed(cfg.seed)
+    if not rd.test_npz.exists():
+        with atomic_path(rd.test_npz) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, x=data.normalize(data.x_test), y=data.y_test)
+    dense = prepare_dense(cfg, rd, data, spec)
+    write_json(rd.run_json, {
+        "edgeprune_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "seed": cfg.seed, "config": cfg.to_json(), "model": spec.to_json(), "data": data.info(),
+        "dense": {k: dense[k] for k in ("val_accuracy", "test_accuracy", "weights", "sha256", "trained")},
+        "versions": _versions(),
+    })
+    model = build(spec, rd.dense_weights)
+    layers = discover(model)
+    calib = _calibration(data, cfg)
+    ranges = phase1_ranges(model, layers, calib, rd, dense["sha256"])
+    plans, merged = phase2_plans(ranges, cfg, rd, layers)
+    n_merged = sum(len(v) for v in merged.values())
+    _log(f"phase 2: {len(plans)} strategies" + (f" ({n_merged} merged as identical: " + ", ".join(
+        f"{m}={k}" for k, v in merged.items() for m in v) + ")" if n_merged else ""))
+    pl = prunable(layers)
+    candidates = []
+    jobs = [(s, name) for s in cfg.signals for name in plans]
+    bar = _progress(total=len(jobs), desc="phase 3: prune + fine-tune")
+    scores_by_signal: dict[str, dict] = {}
+    for signal, strategy in jobs:
+        cid = f"{signal}-{strategy}"
+        key = sha256_json({"dense": dense["sha256"], "plan": plans[strategy], "signal": signal,
+                           "recipe": finetune_recipe(cfg).to_json(), "calib": cfg.calib_size})
+        cand = _candidate_done(rd, cid, key)
+        if cand is None:
+            if signal not in scores_by_signal:
+                scores_by_signal[signal] = importance.score(signal, model, pl, calib)
+            cand = phase3_candidate(cid, signal, strategy, plans[strategy], scores_by_signal[signal], pl, spec,
+                                    rd.dense_weights, data, cfg, rd, [f"{signal}-{m}" for m in merged[strategy]], key)
+        candidates.append(cand)
+        bar.update(1)
+        bar.set_postfix(last=f"{cid} {cand['global_sparsity']:.1%} val {cand['val_accuracy']:.3f}")
+    bar.close()
+    _log(format_table(dense, candidates))
+    return PruneResult(rd.root, dense, candidates, merged)
+
+
+def format_table(dense: dict, candidates: list[dict]) -> str:
+    rows = [("id", "sparsity", "val acc", "test acc", "epochs", "seconds")]
+    rows.append(("dense", "0.0%", f"{dense['val_accuracy']:.4f}", f"{dense['test_accuracy']:.4f}", "-", "-"))
+    for c in sorted(candidates, key=lambda c: c["global_sparsity"]):
+        name = c["id"] + (f" (= {', '.join(c['merged'])})" if c.get("merged") else "")
+        rows.append((name, f"{c['global_sparsity']:.1%}", f"{c['val_accuracy']:.4f}", f"{c['test_accuracy']:.4f}",
+                     str(c["epochs"]), f"{c['seconds']:.1f}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in rows)
