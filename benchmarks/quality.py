@@ -1,0 +1,214 @@
+"""Pruning quality: Mix-and-Match against single-criterion baselines at matched sparsity.
+
+For each model and seed: one dense model (trained here, cached), the Mix-and-Match
+candidates from the real prune stage (every signal x strategy), then the
+baselines — global MAG, global SNIP, global GraSP, uniform layer-wise magnitude
+and random — pruned to the *achieved* global sparsity of Mix-and-Match's best
+candidate in each band (70/80/90/95%, +-5 points; chosen by validation accuracy)
+and fine-tuned with the same recipe, budget and splits. Reports test-accuracy
+drop vs dense, mean +- std over seeds, one-shot (before fine-tuning) and
+fine-tuned, and the relative reduction of drop vs the best baseline.
+
+    python benchmarks/quality.py              # resnet18 + deit_tiny, 3 seeds
+    python benchmarks/quality.py --quick      # resnet18, 1 seed, product signal, 2 epochs
+    python benchmarks/quality.py --model vgg11_bn --data /data/cifar-10-batches-py
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from _common import HERE, header, save
+
+BANDS = (0.70, 0.80, 0.90, 0.95)
+HALF_WIDTH = 0.05
+BASELINES = ("global-mag", "global-snip", "global-grasp", "uniform-mag", "random")
+
+
+def baseline_plan(method: str, scores: dict, layers, sparsity: float) -> dict[str, float]:
+    from edgeprune.prune.masks import global_layer_sparsity
+
+    if method.startswith("global-") or method == "random":
+        return global_layer_sparsity(scores, sparsity)
+    return {l.name: sparsity for l in layers}  # uniform
+
+
+def baseline_scores(method: str, model, layers, calib, seed: int) -> dict:
+    import torch
+
+    from edgeprune.prune import importance
+
+    if method == "random":
+        g = torch.Generator().manual_seed(seed)
+        return {l.name: torch.rand(l.numel, generator=g).view(l.shape) for l in layers}
+    crit = {"global-mag": "mag", "global-snip": "snip", "global-grasp": "grasp", "uniform-mag": "mag"}[method]
+    return importance.score(crit, model, layers, calib)
+
+
+def prune_and_tune(spec, dense_path, scores, plan, layers, data, recipe) -> tuple[float, float, float]:
+    """(achieved global sparsity, one-shot test acc, fine-tuned test acc)."""
+    from edgeprune.models import build
+    from edgeprune.prune.masks import build_masks, global_sparsity, measured_sparsity
+    from edgeprune.train import MaskHold, accuracy, fit
+
+    model = build(spec, dense_path)
+    masks = build_masks(scores, plan, layers)
+    MaskHold(model, masks)
+    x_te = data.normalize(data.x_test)
+    one_shot = accuracy(model, x_te, data.y_test)
+    fit(model, data, recipe, masks=masks)
+    achieved = global_sparsity(measured_sparsity(model.state_dict(), plan), layers)
+    return achieved, one_shot, accuracy(model, x_te, data.y_test)
+
+
+def run_one(model_name: str, data_spec: str, seed: int, signals: list[str], epochs: int, cache: Path) -> dict:
+    from edgeprune.data import load_dataset
+    from edgeprune.models import ModelSpec, build
+    from edgeprune.prune import PruneConfig, run_prune
+    from edgeprune.prune.layers import discover, prunable
+    from edgeprune.prune.masks import build_masks
+    from edgeprune.prune.recipes import finetune_recipe
+    from edgeprune.prune.stage import _calibration
+    from edgeprune.runio import RunDir, read_json
+    from edgeprune.train import MaskHold, accuracy
+
+    out = cache / f"{model_name}-{Path(data_spec).name}-s{seed}-e{epochs}"
+    cfg = PruneConfig(model=model_name, data=data_spec, signals=signals, seed=seed, finetune_epochs=epochs)
+    t0 = time.perf_counter()
+    res = run_prune(cfg, out)  # resumable: a re-run of the benchmark reuses finished candidates
+    rd = RunDir(out)
+    run = read_json(rd.run_json)
+    spec = ModelSpec.from_json(run["model"])
+    data = load_dataset(data_spec, seed=seed)
+    dense_acc = run["dense"]["test_accuracy"]
+    model = build(spec, rd.dense_weights)
+    layers = prunable(discover(model))
+    calib = _calibration(data, cfg)
+    recipe = finetune_recipe(cfg)
+
+    # one-shot accuracy of the Mix-and-Match candidates (same masks, before fine-tuning)
+    from edgeprune.prune import importance
+
+    sig_scores = {s: importance.score(s, model, layers, calib) for s in signals}
+    mm = []
+    for c in res.candidates:
+        m = build(spec, rd.dense_weights)
+        MaskHold(m, build_masks(sig_scores[c["signal"]], c["planned"], layers))
+        mm.append({"id": c["id"], "signal": c["signal"], "strategy": c["strategy"], "sparsity": c["global_sparsity"],
+                   "val_accuracy": c["val_accuracy"], "test_accuracy": c["test_accuracy"],
+                   "one_shot_test_accuracy": accuracy(m, data.normalize(data.x_test), data.y_test)})
+
+    base_scores = {b: baseline_scores(b, model, layers, calib, seed) for b in BASELINES}
+    bands = []
+    for band in BANDS:
+        inside = [c for c in mm if abs(c["sparsity"] - band) <= HALF_WIDTH]
+        best_by_signal = {}
+        for s in signals:
+            pool = [c for c in inside if c["signal"] == s]
+            if pool:  # chosen on validation accuracy, ties -> higher sparsity
+                best_by_signal[s] = max(pool, key=lambda c: (c["val_accuracy"], c["sparsity"]))
+        if best_by_signal:
+            ref = max(best_by_signal.values(), key=lambda c: (c["val_accuracy"], c["sparsity"]))
+            target = ref["sparsity"]
+        else:
+            target = band
+        row = {"band": band, "matched_sparsity": target, "mm_reached": bool(best_by_signal),
+               "mix_and_match": {s: c for s, c in best_by_signal.items()}, "baselines": {}}
+        for b in BASELINES:
+            plan = baseline_plan(b, base_scores[b], layers, target)
+            achieved, one_shot, tuned = prune_and_tune(spec, rd.dense_weights, base_scores[b], plan, layers, data, recipe)
+            row["baselines"][b] = {"sparsity": achieved, "one_shot_test_accuracy": one_shot, "test_accuracy": tuned}
+        bands.append(row)
+        print(f"  {model_name} seed {seed} band {band:.0%}: target {target:.3f} "
+              + " ".join(f"{b}={v['test_accuracy']:.3f}" for b, v in row["baselines"].items())
+              + " | " + " ".join(f"mm-{s}={c['test_accuracy']:.3f}" for s, c in best_by_signal.items()), file=sys.stderr)
+    return {"model": model_name, "seed": seed, "dense_test_accuracy": dense_acc, "candidates": mm, "bands": bands,
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def _ms(vals: list[float]) -> dict:
+    return {"mean": statistics.fmean(vals), "std": statistics.pstdev(vals) if len(vals) > 1 else 0.0, "n": len(vals)}
+
+
+def summarise(runs: list[dict], signals: list[str]) -> list[dict]:
+    """Mean +- std of test-accuracy drop (percentage points) per model, band and method."""
+    table = []
+    for model in sorted({r["model"] for r in runs}):
+        rs = [r for r in runs if r["model"] == model]
+        for i, band in enumerate(BANDS):
+            entry = {"model": model, "band": band, "methods": {}}
+            methods: dict[str, dict[str, list[float]]] = {}
+
+            def add(name, dense, rec):
+                m = methods.setdefault(name, {"drop": [], "one_shot_drop": [], "sparsity": []})
+                m["drop"].append(100 * (dense - rec["test_accuracy"]))
+                m["one_shot_drop"].append(100 * (dense - rec["one_shot_test_accuracy"]))
+                m["sparsity"].append(rec["sparsity"])
+
+            for r in rs:
+                row = r["bands"][i]
+                for s, c in row["mix_and_match"].items():
+                    add(f"mm-{s}", r["dense_test_accuracy"], c)
+                for b, v in row["baselines"].items():
+                    add(b, r["dense_test_accuracy"], v)
+            for name, m in methods.items():
+                entry["methods"][name] = {"drop_pp": _ms(m["drop"]), "one_shot_drop_pp": _ms(m["one_shot_drop"]),
+                                          "sparsity": _ms(m["sparsity"])}
+            mm = [v["drop_pp"]["mean"] for k, v in entry["methods"].items() if k.startswith("mm-")]
+            base = [v["drop_pp"]["mean"] for k, v in entry["methods"].items() if not k.startswith("mm-")]
+            if mm and base:
+                best_base, best_mm = min(base), min(mm)
+                entry["best_baseline_drop_pp"] = best_base
+                entry["best_mm_drop_pp"] = best_mm
+                entry["relative_drop_reduction"] = ((best_base - best_mm) / best_base) if best_base > 1e-9 else None
+            table.append(entry)
+    return table
+
+
+def render(table: list[dict]) -> str:
+    lines = ["| model | band | method | sparsity | drop after fine-tune (pp) | one-shot drop (pp) |", "|---|---|---|---|---|---|"]
+    for e in table:
+        for name, m in sorted(e["methods"].items()):
+            lines.append(f"| {e['model']} | {e['band']:.0%} | {name} | {m['sparsity']['mean']:.1%} | "
+                         f"{m['drop_pp']['mean']:.2f} ± {m['drop_pp']['std']:.2f} | "
+                         f"{m['one_shot_drop_pp']['mean']:.2f} ± {m['one_shot_drop_pp']['std']:.2f} |")
+        if "relative_drop_reduction" in e:
+            rel = e["relative_drop_reduction"]
+            lines.append(f"| {e['model']} | {e['band']:.0%} | **M&M vs best baseline** | | "
+                         + (f"{rel:+.0%} less drop" if rel is not None else "n/a (best baseline lost nothing)") + " | |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", action="append", help="timm model (repeatable); default resnet18 and deit_tiny_patch16_224")
+    p.add_argument("--data", default="digits")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--signals", default="magnitude,gradient,product")
+    p.add_argument("--epochs", type=int, default=6, help="max fine-tuning epochs (early stopping on val, patience 3)")
+    p.add_argument("--quick", action="store_true", help="resnet18, 1 seed, product signal, 2 epochs")
+    p.add_argument("--cache", default=str(HERE / ".cache" / "quality"))
+    p.add_argument("--name", default="quality", help="output name: benchmarks/<name>.json")
+    args = p.parse_args(argv)
+    models = args.model or ["resnet18", "deit_tiny_patch16_224"]
+    signals = args.signals.split(",")
+    seeds, epochs = args.seeds, args.epochs
+    if args.quick:
+        models, seeds, signals, epochs = (args.model or ["resnet18"]), 1, ["product"], 2
+    t0 = time.perf_counter()
+    runs = [run_one(m, args.data, s, signals, epochs, Path(args.cache)) for m in models for s in range(seeds)]
+    table = summarise(runs, signals)
+    doc = {**header(sys.argv), "config": {"models": models, "data": args.data, "seeds": seeds, "signals": signals,
+           "epochs": epochs, "bands": BANDS, "band_half_width": HALF_WIDTH, "baselines": BASELINES},
+           "seconds": round(time.perf_counter() - t0, 1), "table": table, "runs": runs, "markdown": render(table)}
+    path = save(args.name, doc)
+    print(render(table))
+    print(f"\nwrote {path} in {doc['seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
