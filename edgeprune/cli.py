@@ -181,10 +181,11 @@ def bench(paths, target, on_device, import_file, eval_npz, out):
 @_user_errors
 def select(run, target, max_size_mb, max_ram_mb, max_latency_ms, min_accuracy, fmt):
     """Pick the Pareto-optimal candidate that fits the device budget."""
-    from .select import select as do_select
+    from .select import select as do_select, summary
 
-    do_select(run, target, max_size_mb=max_size_mb, max_ram_mb=max_ram_mb,
-              max_latency_ms=max_latency_ms, min_accuracy=min_accuracy, fmt=fmt)
+    doc = do_select(run, target, max_size_mb=max_size_mb, max_ram_mb=max_ram_mb,
+                    max_latency_ms=max_latency_ms, min_accuracy=min_accuracy, fmt=fmt)
+    click.echo(summary(doc))
 
 
 @main.command()
@@ -195,7 +196,7 @@ def ship(run, target):
     """Write the bundle for the selected candidate: model, manifest, eval set, report."""
     from .ship import ship as do_ship
 
-    do_ship(run, target)
+    click.echo(f"bundle: {do_ship(run, target)}")
 
 
 @main.command()

@@ -1,0 +1,72 @@
+"""Gather and cross-check everything ship needs from the run directory."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import EdgepruneError
+from ..runio import RunDir, read_json, sha256_file, sha256_json
+
+
+@dataclass
+class ShipInputs:
+    """The selection and the files behind its choice, all checked."""
+
+    run: RunDir
+    target: str
+    selection: dict
+    choice: dict
+    run_info: dict  # run.json
+    candidate: dict | None  # candidate.json; None for the dense baseline
+    artifact: dict  # artifacts/<id>.json
+    fmt_meta: dict  # artifacts/<id>.json formats[<format>]
+    model_path: Path
+
+    @property
+    def selection_key(self) -> str:
+        """Hash of the selection without its timestamp (part of the bundle's cache key)."""
+        return sha256_json({k: v for k, v in self.selection.items() if k != "created"})
+
+
+def _need(path: Path, fix: str) -> Path:
+    if not path.is_file():
+        raise EdgepruneError(f"{path} does not exist.", fix)
+    return path
+
+
+def _json(path: Path, fix: str) -> dict:
+    try:
+        return read_json(_need(path, fix))
+    except ValueError as e:
+        raise EdgepruneError(f"{path} is not valid JSON ({e}).", fix) from None
+
+
+def load_inputs(run: str | Path, target: str) -> ShipInputs:
+    """Read selection.json for ``target`` and verify the chosen artifact is the benchmarked one."""
+    rd = RunDir(run)
+    redo = f"Run 'edgeprune select {run} --target {target}'."
+    sel = _json(rd.selection_json, redo)
+    if target not in (sel.get("target"), sel.get("target_arg")):
+        raise EdgepruneError(f"{rd.selection_json} is for target {sel.get('target')!r}, not {target!r}.", redo)
+    choice = sel.get("choice")
+    if not choice:
+        raise EdgepruneError(f"{rd.selection_json} has no choice: nothing met the {sel['target']} budget.",
+                             "Relax the budgets and re-run 'edgeprune select'.")
+    bench_path = rd.root / sel["bench"]["file"]
+    if not bench_path.is_file() or sha256_file(bench_path) != sel["bench"]["sha256"]:
+        raise EdgepruneError(f"{bench_path} changed since selection.json was written.", redo)
+    cid, fmt = choice["candidate"], choice["format"]
+    run_info = _json(rd.run_json, "Run 'edgeprune prune' first.")
+    _need(rd.test_npz, "Run 'edgeprune prune' first.")
+    candidate = None if cid == "dense" else _json(rd.candidate_json(cid), "Run 'edgeprune prune' first.")
+    artifact = _json(rd.artifact_json(cid), f"Run 'edgeprune export {run}'.")
+    fmt_meta = (artifact.get("formats") or {}).get(fmt) or {}
+    if "error" in fmt_meta or "sha256" not in fmt_meta:
+        raise EdgepruneError(f"{rd.artifact_json(cid)} has no usable {fmt} export.", f"Run 'edgeprune export {run}'.")
+    model_path = _need(rd.artifacts_dir / fmt_meta.get("file", f"{cid}.{fmt}"), f"Run 'edgeprune export {run}'.")
+    actual = sha256_file(model_path)
+    benched = (choice.get("bench") or {}).get("sha256", actual)
+    if actual != fmt_meta["sha256"] or actual != benched:
+        raise EdgepruneError(f"{model_path} is not the file that was exported and benchmarked (sha256 differs).",
+                             f"Re-run 'edgeprune bench {run} --target {target}' and 'edgeprune select'.")
+    return ShipInputs(rd, sel["target"], sel, choice, run_info, candidate, artifact, fmt_meta, model_path)
