@@ -219,8 +219,11 @@ def run_prune(cfg: PruneConfig, out: str | Path) -> PruneResult:
     rd = RunDir(out)
     rd.root.mkdir(parents=True, exist_ok=True)
     clean_stale_temps(rd.root)
+    created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     if rd.run_json.exists():
-        diff = _same_run(read_json(rd.run_json).get("config", {}), cfg.to_json())
+        previous = read_json(rd.run_json)
+        created = previous.get("created", created)
+        diff = _same_run(previous.get("config", {}), cfg.to_json())
         if diff:
             raise EdgepruneError(f"{rd.root} already holds a run with a different {', '.join(diff)}.",
                                  "Use another --out, or delete the directory to start over.")
@@ -236,7 +239,7 @@ def run_prune(cfg: PruneConfig, out: str | Path) -> PruneResult:
     dense = prepare_dense(cfg, rd, data, spec)
     write_json(rd.run_json, {
         "edgeprune_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": created,
         "seed": cfg.seed, "config": cfg.to_json(), "model": spec.to_json(), "data": data.info(),
         "dense": {k: dense[k] for k in ("val_accuracy", "test_accuracy", "weights", "sha256", "trained")},
         "versions": _versions(),
