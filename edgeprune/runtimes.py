@@ -69,11 +69,16 @@ def _infer_layout(shape: list[int]) -> str:
     return "NCHW"
 
 
-def _open_onnx(path: Path, threads: int | None, layout: str | None) -> Runner:
+def _import_onnxruntime():
     try:
         import onnxruntime as ort
     except ImportError:
         raise missing_extra("onnxruntime", "onnx") from None
+    return ort
+
+
+def _open_onnx(path: Path, threads: int | None, layout: str | None) -> Runner:
+    ort = _import_onnxruntime()
     so = ort.SessionOptions()
     if threads:
         so.intra_op_num_threads = threads
@@ -146,6 +151,21 @@ RUNTIMES: dict[str, Callable[[Path, int | None, str | None], Runner]] = {
     ".onnx": _open_onnx,
     ".tflite": _open_tflite,
 }
+
+
+# suffix -> import the runtime only, returning (runtime name, version); bench takes its memory baseline after it
+RUNTIME_IMPORTS: dict[str, Callable[[], tuple[str, str]]] = {
+    ".onnx": lambda: ("onnxruntime", _import_onnxruntime().__version__),
+    ".tflite": lambda: tflite_interpreter_class()[1:],
+}
+
+
+def import_runtime(path: str | os.PathLike) -> tuple[str, str]:
+    """Import the runtime ``path`` needs without loading the file; returns (name, version)."""
+    suffix = Path(path).suffix
+    if suffix not in RUNTIME_IMPORTS:
+        raise EdgepruneError(f"{Path(path).name}: unknown artifact type {suffix!r}.", f"Expected one of {', '.join(RUNTIMES)}.")
+    return RUNTIME_IMPORTS[suffix]()
 
 
 def open_runner(path: str | os.PathLike, threads: int | None = None, layout: str | None = None) -> Runner:

@@ -1,0 +1,107 @@
+"""Host latency -> target latency, through reference models measured in the same session.
+
+For a format, the profile's first calibration is the primary: scale =
+(its published device latency x runtime factor) / (its host latency, same
+runtime and threads, measured in every round of this session and at its end).
+Further calibrations of the format are cross-checks: each implies its own
+scale, and their disagreement with the primary widens the error band beyond
+the profile's declared one. A band ``b`` means the device value is expected in
+[median / (1 + b), median x (1 + b)].
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+from ..targets import Calibration, Target
+
+
+@dataclass
+class HostReference:
+    """A calibration and its host measurements in this session."""
+
+    calibration: Calibration
+    file: str
+    results: list[dict] = field(default_factory=list)  # worker results
+
+    @property
+    def errors(self) -> list[str]:
+        return [r["error"] for r in self.results if r.get("error")]
+
+    @property
+    def medians(self) -> list[float]:
+        return [r["latency_ms"]["median"] for r in self.results if not r.get("error") and r.get("latency_ms")]
+
+    @property
+    def host_ms(self) -> float | None:
+        """Median of the session's measurements (one per round, and one at the end)."""
+        m = self.medians
+        return statistics.median(m) if m else None
+
+    @property
+    def drift(self) -> float | None:
+        """Spread of the reference's host medians over the session (max / min - 1)."""
+        m = self.medians
+        return (max(m) / min(m) - 1) if len(m) > 1 else None
+
+
+def _ratio_error(a: float, b: float) -> float:
+    """Symmetric relative disagreement of two positive numbers (0.25 = one is 1.25x the other)."""
+    return max(a / b, b / a) - 1
+
+
+def calibrate(fmt: str, refs: list[HostReference], target: Target, threads_used: int) -> dict:
+    """The ``reference`` entry of the bench file for ``fmt`` (scale, band, method)."""
+    primary = refs[0]
+    cal = primary.calibration
+    entry = {
+        "model": cal.model, "input_size": cal.input_size, "num_classes": cal.num_classes, "file": primary.file,
+        "published_runtime": cal.runtime, "published_threads": cal.threads,
+        "published_latency_ms": cal.published_latency_ms, "runtime_factor": cal.runtime_factor,
+        "runtime_factor_source": cal.runtime_factor_source or None,
+        "device_reference_ms": cal.device_reference_ms, "source": cal.source,
+        "host_runtime": primary.results[0].get("runtime") if primary.results else None,
+        "host_threads": threads_used, "profile_threads": target.threads(fmt),
+        "host_latency_ms": primary.host_ms, "host_latency_runs_ms": primary.medians, "drift": primary.drift,
+        "declared_error_band": cal.error_band,
+    }
+    if primary.host_ms is None:
+        entry.update(scale=None, error_band=None,
+                     error=f"reference {cal.model} failed on the host: {'; '.join(primary.errors) or 'no result'}")
+        return entry
+    scale = cal.device_reference_ms / primary.host_ms
+    checks = []
+    for ref in refs[1:]:
+        c = ref.calibration
+        check = {"model": c.model, "input_size": c.input_size, "published_runtime": c.runtime,
+                 "device_reference_ms": c.device_reference_ms, "source": c.source, "host_latency_ms": ref.host_ms}
+        if ref.host_ms is None:
+            check["error"] = "; ".join(ref.errors) or "no result"
+        else:
+            check["scale"] = c.device_reference_ms / ref.host_ms
+            check["disagreement"] = _ratio_error(check["scale"], scale)
+        checks.append(check)
+    observed = max((c["disagreement"] for c in checks if "disagreement" in c), default=0.0)
+    band = max(cal.error_band, observed)
+    entry.update(scale=scale, error_band=band, cross_checks=checks, error=None,
+                 band_reason=("declared in the profile" if band == cal.error_band else
+                              "widened to the largest disagreement between reference models"))
+    return entry
+
+
+def estimate_latency(host: dict, entry: dict) -> dict:
+    """Target latency figures from host ones (same keys, plus ``low``/``high``)."""
+    s, b = entry["scale"], entry["error_band"]
+    med = host["median"] * s
+    return {"median": med, "p90": host["p90"] * s, "min": host["min"] * s, "runs": host["runs"],
+            "low": med / (1 + b), "high": med * (1 + b)}
+
+
+def method_text(entry: dict, target: Target) -> str:
+    """One line saying how an estimated latency was obtained."""
+    factor = (f" x runtime factor {entry['runtime_factor']:g}" if entry["runtime_factor"] != 1 else "")
+    return (f"estimated: host median x {entry['scale']:.4g} = {entry['published_latency_ms']:g} ms "
+            f"(published {entry['model']}@{entry['input_size']}, {entry['published_runtime']}, on {target.title}){factor}"
+            f" / {entry['host_latency_ms']:.4g} ms (same model on this host, {entry['host_runtime']}, "
+            f"{entry['host_threads']} threads, this session); band [median/{1 + entry['error_band']:.2f}, "
+            f"median*{1 + entry['error_band']:.2f}] ({entry['band_reason']})")

@@ -1,0 +1,137 @@
+"""The fixed reference models that calibrate host latency to a target (host only).
+
+Latency does not depend on weight *values*, so a reference is a randomly
+initialised timm network exported once per (model, input size, classes,
+format) into a user cache (``$EDGEPRUNE_CACHE``, else ``$XDG_CACHE_HOME/edgeprune``
+or ``~/.cache/edgeprune``). Building needs torch; using a cached file does not.
+On the device no reference is needed: everything there is measured.
+
+One trap: random weights must not be *degenerate*. timm zero-initialises the
+last norm of each residual block, and exporters then constant-fold the whole
+branch away (a ResNet-18 became 4 convolutions). Every constant-valued
+parameter is therefore re-randomised, and the file is checked to hold all
+the weights.
+"""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from ..errors import EdgepruneError, missing_extra
+from ..runio import atomic_path, read_json, sha256_file, write_json
+from ..targets import Calibration
+
+CACHE_ENV = "EDGEPRUNE_CACHE"
+SEED = 0
+ONNX_OPSET = 18
+
+
+def cache_root() -> Path:
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "edgeprune"
+
+
+def reference_path(cal: Calibration) -> Path:
+    stem = f"{cal.model}-{cal.input_size}px-{cal.num_classes}cls"
+    return cache_root() / "reference" / f"{stem}.{cal.format}"
+
+
+def _meta_path(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def ensure_reference(cal: Calibration, log: Callable[[str], None] = lambda s: None) -> Path:
+    """The cached reference file for ``cal``, built first if missing or damaged."""
+    path = reference_path(cal)
+    meta = _meta_path(path)
+    if path.is_file() and meta.is_file():
+        try:
+            if read_json(meta).get("sha256") == sha256_file(path):
+                return path
+        except (OSError, ValueError):
+            pass
+    log(f"building reference {path.name} (once; cached in {path.parent})")
+    build_reference(cal, path)
+    return path
+
+
+# ---------------------------------------------------------------- building (torch)
+def _export_onnx(model, sample, path: Path) -> None:
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():  # the TorchScript exporter is deprecated but fast and exact for convnets
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(model, (sample,), str(path), opset_version=ONNX_OPSET, dynamo=False,
+                          input_names=["input"], output_names=["logits"])
+
+
+def _export_tflite(model, sample, path: Path) -> None:
+    try:
+        import litert_torch
+    except ImportError:
+        raise missing_extra("litert-torch", "host") from None
+
+    litert_torch.convert(model, (sample,)).export(str(path))
+
+
+EXPORTERS: dict[str, Callable] = {"onnx": _export_onnx, "tflite": _export_tflite}
+
+
+def _randomise_constants(model) -> None:
+    """Give every constant-valued parameter/buffer random values (no foldable branches)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(SEED)
+    with torch.no_grad():
+        for name, t in list(model.named_parameters()) + list(model.named_buffers()):
+            if not t.is_floating_point() or t.numel() < 2 or bool((t != t.flatten()[0]).any()):
+                continue
+            leaf = name.rsplit(".", 1)[-1]
+            if leaf in ("running_var", "weight") and t.dim() == 1:  # norm scales/variances stay positive
+                t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
+            else:
+                t.copy_(torch.randn(t.shape, generator=gen) * (0.1 if t.dim() == 1 else 0.02))
+
+
+def _random_model(cal: Calibration):
+    try:
+        import torch
+    except ImportError:
+        raise EdgepruneError(
+            f"The {cal.format} reference model {reference_path(cal).name} is not in {reference_path(cal).parent} "
+            "and building it needs torch.",
+            "Run the bench once where 'edgeprune[host]' is installed (or copy that cache here), "
+            "or measure on the device with --on-device.") from None
+    from ..models import create_model, resolve_spec
+
+    torch.manual_seed(SEED)
+    model = create_model(resolve_spec(cal.model, cal.num_classes, cal.input_size)).eval()
+    _randomise_constants(model)
+    return model, torch.randn(1, 3, cal.input_size, cal.input_size, generator=torch.Generator().manual_seed(SEED))
+
+
+def build_reference(cal: Calibration, path: Path) -> None:
+    """Export a random-weight ``cal.model`` to ``path`` atomically, with a sidecar JSON."""
+    model, sample = _random_model(cal)
+    n_params = sum(p.numel() for p in model.parameters())
+    with atomic_path(path) as tmp:
+        EXPORTERS[cal.format](model, sample, tmp)
+        size = tmp.stat().st_size
+        if size < 0.9 * 4 * n_params:  # fp32: anything smaller lost weights to constant folding
+            raise EdgepruneError(f"Reference {path.name} holds {size} bytes for {n_params} fp32 parameters.",
+                                 "Report this: the exporter folded part of the reference model away.")
+    import timm
+    import torch
+
+    write_json(_meta_path(path), {
+        "model": cal.model, "input_size": cal.input_size, "num_classes": cal.num_classes, "format": cal.format,
+        "parameters": n_params, "bytes": path.stat().st_size, "sha256": sha256_file(path), "seed": SEED,
+        "versions": {"torch": torch.__version__, "timm": timm.__version__},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    })

@@ -1,0 +1,386 @@
+"""One bench session: every artifact measured in its own subprocess, sequentially.
+
+Artifacts run one after another (parallel runs would share cores and corrupt
+each other's latency). Latency is sampled in several rounds over all
+artifacts (see :class:`BenchSettings`). Off the device, the reference models
+of each format are measured in every round and at the end, with the same
+runtime and threads, so that the estimate's scale comes from the same
+conditions as the artifacts it scales.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from .. import __version__
+from ..errors import EdgepruneError
+from ..runio import gzip_size, sha256_file
+from ..runtimes import RUNTIMES
+from ..targets import Target
+from .device import HOST_ESTIMATE, ON_DEVICE, Detection, host_info, resolve_mode, usable_cores
+from .estimate import HostReference, calibrate, estimate_latency, method_text
+from .measure import Job
+from .reference import ensure_reference
+
+Log = Callable[[str], None]
+
+
+def log_stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """How long to measure. Defaults fit 22 artifacts in about two and a half minutes on 2 cores.
+
+    Latency is sampled in ``rounds`` passes over all artifacts (each a fresh
+    process), ``target_seconds`` each, and reported as the median of the round
+    medians: a burst of load on the machine (or thermal throttling on a
+    device) then spoils one round, not the figure. ``min_runs`` counts over
+    all rounds; ``max_seconds`` is the time box of one round.
+    """
+
+    rounds: int = 3
+    min_runs: int = 20
+    target_seconds: float = 0.6
+    max_seconds: float = 60.0
+    warmup_runs: int = 3
+    warmup_seconds: float = 0.2
+    timeout_seconds: float = 900.0
+
+    def job(self, path: Path, threads: int, layout: str | None = None, eval_npz: Path | None = None) -> Job:
+        return Job(path=str(path), threads=threads, layout=layout, eval_npz=str(eval_npz) if eval_npz else None,
+                   min_runs=-(-self.min_runs // self.rounds), target_seconds=self.target_seconds,
+                   max_seconds=self.max_seconds, warmup_runs=self.warmup_runs, warmup_seconds=self.warmup_seconds)
+
+
+def combine_rounds(stats: list[dict]) -> dict:
+    """One latency figure from per-round ones: medians of the round medians and p90s, overall min."""
+    runs = sum(s["runs"] for s in stats)
+    return {"median": statistics.median(s["median"] for s in stats),
+            "p90": statistics.median(s["p90"] for s in stats), "min": min(s["min"] for s in stats),
+            "mean": sum(s["mean"] * s["runs"] for s in stats) / runs, "runs": runs,
+            "seconds": sum(s["seconds"] for s in stats), "round_medians": [s["median"] for s in stats]}
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One file to bench (or a format that failed to export)."""
+
+    path: Path
+    candidate: str
+    format: str
+    display: str  # how the row names the file (relative to the run, or as given)
+    layout: str | None = None
+    expected_sha256: str | None = None
+    export_error: str | None = None
+    recorded_gzip: int | None = None  # gzip bytes in the export record (valid while the sha256 matches)
+
+
+# ---------------------------------------------------------------- the subprocess
+def run_worker(job: Job, timeout: float) -> dict:
+    """Measure in a fresh interpreter; a crash or hang becomes an ``error``, never an exception."""
+    cmd = [sys.executable, "-m", "edgeprune.bench.worker"]
+    try:
+        proc = subprocess.run(cmd, input=json.dumps(job.to_json()), capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:g} s"}
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    if proc.returncode == 0 and lines:
+        try:
+            return json.loads(lines[-1])
+        except ValueError:
+            pass
+    why = f"signal {signal.Signals(-proc.returncode).name}" if proc.returncode < 0 else f"exit code {proc.returncode}"
+    tail = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    return {"error": f"worker crashed ({why})" + (f": {tail[-1][:200]}" if tail else "")}
+
+
+# ---------------------------------------------------------------- rows
+PROVENANCE: dict[str, dict[str, str]] = {
+    ON_DEVICE: {"size": "measured", "load_ms": "measured", "latency": "measured", "peak_ram": "measured",
+                "accuracy": "measured"},
+    HOST_ESTIMATE: {"size": "measured", "load_ms": "measured-on-host", "latency": "estimated",
+                    "peak_ram": "measured-on-host", "accuracy": "measured"},
+}
+
+
+# provenance key -> the row field it labels
+FIGURES = {"size": "size_bytes", "load_ms": "load_ms", "latency": "latency_ms", "peak_ram": "peak_ram_mb",
+           "accuracy": "accuracy"}
+
+
+def _methods(res: dict, mode: str, eval_name: str | None) -> dict[str, str]:
+    rt, lat = res.get("runtime", "?"), res.get("latency_ms") or {}
+    where = "on this device" if mode == ON_DEVICE else "on the host, not the target"
+    settings = ", ".join(f"{k}={v}" for k, v in (res.get("memory_settings") or {}).items())
+    m = {
+        "size": "bytes on disk; gzip -9 bytes",
+        "load_ms": f"wall time to open the file in {rt} (session/interpreter creation), fresh process, {where}",
+        "latency": f"median over {len(lat.get('round_medians', [0]))} round(s) of timed runs after warm-up "
+                   f"({lat.get('runs', 0)} runs in all), one fresh process per round, {res.get('threads')} threads, "
+                   f"input {res.get('input_shape')}, {where}",
+        "peak_ram": f"peak RSS (VmHWM) after load + {lat.get('runs', 0)} runs minus the peak after importing {rt} "
+                    f"({res.get('baseline_ram_mb', 0):.0f} MB), fresh process, {where}; {settings}",
+    }
+    if res.get("accuracy") is not None:
+        m["accuracy"] = f"top-1 on {eval_name} ({res.get('n_eval')} images) through {rt}"
+    return m
+
+
+def _base_row(a: Artifact, mode: str) -> dict:
+    return {"artifact": a.path.name, "path": a.display, "candidate": a.candidate, "format": a.format, "mode": mode}
+
+
+def file_facts(a: Artifact) -> dict:
+    """sha256, bytes and gzip bytes; gzip -9 of a big file is slow, so the export record's figure is reused."""
+    sha = sha256_file(a.path)
+    reuse = a.recorded_gzip is not None and sha == a.expected_sha256
+    return {"sha256": sha, "size_bytes": a.path.stat().st_size,
+            "gzip_bytes": a.recorded_gzip if reuse else gzip_size(a.path),
+            "gzip_from": "export record (same sha256)" if reuse else "computed"}
+
+
+def make_row(a: Artifact, res: dict, mode: str, profile_threads: int, eval_name: str | None,
+             min_runs: int = 0) -> dict:
+    """A bench row from the worker's result (latency still as measured here)."""
+    row = _base_row(a, mode)
+    row.update({"runtime": res.get("runtime"), "runtime_version": res.get("runtime_version"),
+                "threads": res.get("threads"), "threads_profile": profile_threads,
+                "memory_settings": res.get("memory_settings")})
+    facts = res["file"]
+    row.update({k: facts[k] for k in ("sha256", "size_bytes", "gzip_bytes")})
+    lat = res.get("latency_ms")
+    row.update({"load_ms": res.get("load_ms"), "first_run_ms": res.get("first_run_ms"),
+                "latency_ms": lat, "peak_ram_mb": res.get("peak_ram_mb"),
+                "resident_ram_mb": res.get("resident_ram_mb"), "baseline_ram_mb": res.get("baseline_ram_mb"),
+                "accuracy": res.get("accuracy"), "n_eval": res.get("n_eval")})
+    row["provenance"] = {k: (v if row[FIGURES[k]] is not None else "not-measured")
+                         for k, v in PROVENANCE[mode].items()}
+    row["methods"] = _methods(res, mode, eval_name)
+    row["methods"]["size"] += f" ({facts['gzip_from']})"
+    if lat and lat["runs"] < min_runs:
+        row["methods"]["latency"] += " (time box hit before the minimum number of runs)"
+    row["error"] = res.get("error")
+    return row
+
+
+def apply_estimate(row: dict, entry: dict | None, reason: str, target: Target) -> None:
+    """Turn a host-measured row into a target estimate (or mark latency unavailable)."""
+    host = row.get("latency_ms")
+    row["host_latency_ms"] = host
+    if host is None:
+        return
+    if entry is None or entry.get("scale") is None:
+        row["latency_ms"] = None
+        row["provenance"]["latency"] = "unavailable"
+        row["methods"]["latency"] = f"not estimated: {reason}"
+        return
+    row["latency_ms"] = estimate_latency(host, entry)
+    row["methods"]["latency"] = method_text(entry, target)
+
+
+# ---------------------------------------------------------------- the session
+def threads_to_use(profile_threads: int, cores: int, mode: str) -> int:
+    """The profile's threads, capped at this machine's cores; off the device at half of them.
+
+    A host is shared (OS, other jobs, on a VM the hypervisor), and intra-op
+    threads that wait for a busy core make latency erratic (2 threads on a
+    2-vCPU VM spread 4x between runs; 1 thread stayed within ~15%). The
+    estimate divides by a reference run with the same threads, so using fewer
+    threads here keeps the ratio and makes it repeatable.
+    """
+    cap = cores if mode == ON_DEVICE else max(1, cores // 2)
+    return max(1, min(profile_threads, cap))
+
+
+def _no_estimate_reason(target: Target, fmt: str, entries: dict[str, dict]) -> str:
+    if fmt not in target.runtimes:
+        return f"{target.name} has no {fmt} runtime in its profile, so this format does not run there"
+    fix = "; measure on the device and use 'edgeprune bench RUN --import FILE'"
+    if fmt not in entries:
+        return f"the {target.name} profile has no published {fmt} latency to calibrate with" + fix
+    return (entries[fmt].get("error") or "the reference failed") + fix
+
+
+def _measure_references(refs: dict[str, list[HostReference]], threads: dict[str, int], settings: BenchSettings,
+                        when: str, log: Log) -> None:
+    done = []
+    for fmt, group in refs.items():
+        for ref in group:
+            res = run_worker(settings.job(Path(ref.file), threads[fmt]), settings.timeout_seconds)
+            ref.results.append(res)
+            lat = (res.get("latency_ms") or {}).get("median")
+            done.append(f"{Path(ref.file).name} " + (f"{lat:.2f} ms" if lat else f"error: {res.get('error')}"))
+    log(f"  references ({when}): " + "; ".join(done))
+
+
+def _latency_rounds(first: dict, later: list[dict]) -> dict:
+    """Round 1's result (RAM, accuracy) with latency and load time combined over all rounds."""
+    ok = [first] + [r for r in later if not r.get("error") and r.get("latency_ms")]
+    out = dict(first, latency_ms=combine_rounds([r["latency_ms"] for r in ok]),
+               load_ms=statistics.median(r["load_ms"] for r in ok))
+    failed = [r["error"] for r in later if r.get("error")]
+    if failed:
+        out["round_errors"] = failed
+    return out
+
+
+def bench_artifacts(artifacts: list[Artifact], target: Target, on_device: bool | None = None,
+                    eval_npz: Path | None = None, eval_name: str | None = None,
+                    settings: BenchSettings | None = None, log: Log = log_stderr) -> dict:
+    """Measure ``artifacts`` for ``target``; return the bench document (not written)."""
+    settings = settings or BenchSettings()
+    t0 = time.perf_counter()
+    mode, found = resolve_mode(target, on_device)
+    _announce(mode, found, on_device, target, log)
+    fmts = sorted({a.format for a in artifacts if not a.export_error})
+    threads = {f: threads_to_use(target.threads(f), usable_cores(), mode) for f in fmts}
+
+    refs: dict[str, list[HostReference]] = {}
+    if mode == HOST_ESTIMATE:
+        for f in fmts:
+            if f in target.runtimes and target.calibrations(f):
+                refs[f] = [HostReference(c, str(ensure_reference(c, log))) for c in target.calibrations(f)]
+
+    first: list[dict] = []
+    later: list[list[dict]] = [[] for _ in artifacts]
+    for rnd in range(settings.rounds):
+        if refs:
+            _measure_references(refs, threads, settings, f"round {rnd + 1}", log)
+        for i, a in enumerate(artifacts):
+            if rnd == 0:  # the full measurement: size, load, latency, RAM, accuracy
+                first.append(_measure_one(a, threads, settings, eval_npz))
+                log(f"[{i + 1}/{len(artifacts)}] {a.display}: {_progress(first[i])}")
+            elif first[i].get("latency_ms"):  # latency only
+                later[i].append(run_worker(settings.job(a.path, threads[a.format], a.layout),
+                                           settings.timeout_seconds))
+        if rnd:
+            log(f"latency round {rnd + 1}/{settings.rounds} done")
+    measured = [(a, _latency_rounds(res, later[i]) if res.get("latency_ms") else res)
+                for i, (a, res) in enumerate(zip(artifacts, first))]
+
+    entries: dict[str, dict] = {}
+    if mode == HOST_ESTIMATE:
+        _measure_references(refs, threads, settings, "end", log)
+        entries = {f: calibrate(f, group, target, threads[f]) for f, group in refs.items()}
+
+    rows = []
+    for a, res in measured:
+        if res.get("skipped"):  # export failed or the file does not match its record: nothing to measure
+            rows.append({**_base_row(a, mode), "error": res["error"]})
+            continue
+        row = make_row(a, res, mode, target.threads(a.format), eval_name, settings.min_runs)
+        if mode == HOST_ESTIMATE:
+            apply_estimate(row, entries.get(a.format), _no_estimate_reason(target, a.format, entries), target)
+        rows.append(row)
+
+    doc: dict[str, Any] = {
+        "target": target.name, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "mode": mode, "detected": {"on_target": found.matched, "evidence": found.evidence},
+        "host": host_info(), "edgeprune_version": __version__, "target_profile": target.to_json(),
+        "settings": {k: getattr(settings, k) for k in settings.__dataclass_fields__},
+        "eval": _eval_info(eval_npz, eval_name),
+    }
+    if mode == HOST_ESTIMATE:
+        doc["reference"] = entries
+    doc["rows"] = rows
+    doc["seconds"] = round(time.perf_counter() - t0, 1)
+    return doc
+
+
+def _measure_one(a: Artifact, threads: dict[str, int], settings: BenchSettings, eval_npz: Path | None) -> dict:
+    if a.export_error:
+        return {"skipped": True, "error": a.export_error}
+    facts = file_facts(a)
+    if a.expected_sha256 and facts["sha256"] != a.expected_sha256:
+        return {"skipped": True,
+                "error": f"{a.display} differs from its export record (sha256); re-run 'edgeprune export'"}
+    res = run_worker(settings.job(a.path, threads[a.format], a.layout, eval_npz), settings.timeout_seconds)
+    return dict(res, file=facts)
+
+
+def _progress(res: dict) -> str:
+    if res.get("latency_ms") is None:
+        return f"error: {res.get('error')}"
+    s = f"median {res['latency_ms']['median']:.3g} ms, peak RAM {res['peak_ram_mb']:.1f} MB (measured here)"
+    if res.get("accuracy") is not None:
+        s += f", accuracy {res['accuracy']:.4f}"
+    return s + (f"; error: {res['error']}" if res.get("error") else "")
+
+
+def _announce(mode: str, found: Detection, forced: bool | None, target: Target, log: Log) -> None:
+    if mode == ON_DEVICE and not found.matched:
+        log(f"warning: --on-device given but this machine does not look like {target.name} ({found.evidence}); "
+            "figures are labelled as measured on the target.")
+    elif mode == HOST_ESTIMATE:
+        log(f"host-estimate for {target.name}: {found.evidence}")
+    else:
+        log(f"on-device: {found.evidence}")
+
+
+def _eval_info(eval_npz: Path | None, name: str | None) -> dict | None:
+    if eval_npz is None:
+        return None
+    import numpy as np
+
+    with np.load(eval_npz) as d:
+        n = int(len(d["y"])) if "y" in d else None
+    return {"file": name or str(eval_npz), "sha256": sha256_file(eval_npz), "n": n}
+
+
+# ---------------------------------------------------------------- finding artifacts
+def artifact_from_file(path: str | os.PathLike) -> Artifact:
+    """An artifact given on the command line (its sibling ``<id>.json`` supplies the layout if present)."""
+    p = Path(path)
+    if p.suffix not in RUNTIMES:
+        raise EdgepruneError(f"{p}: not an artifact ({p.suffix or 'no suffix'}).",
+                             f"Give files ending in {', '.join(RUNTIMES)}.")
+    if not p.is_file():
+        raise EdgepruneError(f"{p} does not exist.", "Check the path.")
+    fmt = p.suffix.lstrip(".")
+    layout = None
+    meta = p.with_suffix(".json")
+    if meta.is_file():
+        try:
+            layout = json.loads(meta.read_text())["formats"][fmt].get("layout")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            layout = None
+    return Artifact(p, p.stem, fmt, p.name, layout)
+
+
+def run_artifacts(artifacts_dir: Path, root: Path) -> list[Artifact]:
+    """Every (candidate, format) that ``edgeprune export`` recorded in ``RUN/artifacts/<id>.json``."""
+    out: list[Artifact] = []
+    for meta in sorted(artifacts_dir.glob("*.json")):
+        if meta.name.startswith("."):
+            continue
+        cid = meta.stem
+        try:
+            formats = json.loads(meta.read_text())["formats"]
+            if not isinstance(formats, dict):
+                raise TypeError("formats is not a table")
+        except (ValueError, KeyError, TypeError) as e:
+            bad = f"{meta.relative_to(root)} is unreadable ({type(e).__name__}); re-run 'edgeprune export'"
+            out += [Artifact(p, cid, p.suffix[1:], str(p.relative_to(root)), export_error=bad)
+                    for p in sorted(artifacts_dir.glob(f"{cid}.*")) if p.suffix in RUNTIMES]
+            continue
+        for fmt, rec in sorted(formats.items()):
+            rec = rec if isinstance(rec, dict) else {"error": "no record"}
+            path = artifacts_dir / str(rec.get("file", f"{cid}.{fmt}"))
+            display = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+            err = rec.get("error")
+            if err is None and not path.is_file():
+                err = f"{display} is missing; re-run 'edgeprune export'"
+            out.append(Artifact(path, cid, fmt, display, rec.get("layout"), rec.get("sha256"),
+                                f"export: {err}" if err and rec.get("error") else err, rec.get("gzip_bytes")))
+    return out

@@ -1,0 +1,462 @@
+"""Bench stage: per-artifact subprocess measurement, host estimates, device rows, import/merge.
+
+Artifacts are exported here from a fake run (tiny timm model at 32x32) with
+torch.onnx and litert_torch directly, so these tests do not depend on the
+export stage. Measurement settings are shortened; the logic is the same.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import make_fake_run
+from edgeprune.bench import BenchSettings, bench_files, bench_run, import_bench
+from edgeprune.bench.device import HOST_ESTIMATE, ON_DEVICE, detect, resolve_mode
+from edgeprune.bench.estimate import HostReference, calibrate, estimate_latency
+from edgeprune.bench.measure import Job, time_calls
+from edgeprune.bench.session import run_worker
+from edgeprune.bench.store import keep_device_rows
+from edgeprune.errors import EdgepruneError
+from edgeprune.runio import RunDir, read_json, sha256_file, write_json
+from edgeprune.targets import load_target
+
+FAST = BenchSettings(rounds=2, min_runs=20, target_seconds=0.2, warmup_seconds=0.05, timeout_seconds=300)
+QUIET = dict(log=lambda s: None, echo=False)
+REPO = Path(__file__).resolve().parents[1]
+
+# A user profile whose references are tiny, so the host-estimate path runs in seconds.
+TINY_PROFILE = """
+schema = 1
+name = "tiny-board"
+title = "Test board"
+family = "other"
+preferred_format = "tflite"
+[hardware]
+cpu = "Test core"
+cpu_arch = "aarch64"
+cpu_cores = 4
+cpu_clock_ghz = 1.0
+accelerator = "none"
+ram_gb = [1]
+storage = "microSD"
+source = "test fixture"
+[runtimes.onnx]
+runtime = "onnxruntime"
+threads = 4
+[runtimes.tflite]
+runtime = "ai-edge-litert"
+threads = 4
+[budgets]
+max_size_mb = 10
+max_ram_mb = 100
+max_latency_ms = 50
+min_accuracy = 0.0
+source = "test fixture"
+[[calibration]]
+format = "onnx"
+model = "test_resnet"
+input_size = 32
+runtime = "test"
+published_latency_ms = 5.0
+source = "test fixture"
+error_band = 0.4
+"""
+
+
+# ---------------------------------------------------------------- fixtures
+def export_artifacts(root: Path, formats=("onnx", "tflite")) -> Path:
+    """What ``edgeprune export`` records, minimally: artifacts/<id>.{onnx,tflite,json}."""
+    import litert_torch
+    import torch
+
+    from edgeprune.models import ModelSpec, build
+
+    rd = RunDir(root)
+    run = read_json(rd.run_json)
+    shape = run["data"]["input_shape"]
+    for cid in ["dense"] + rd.candidate_ids():
+        weights = rd.dense_weights if cid == "dense" else rd.candidate_weights(cid)
+        model = build(ModelSpec.from_json(run["model"]), weights)
+        x = torch.zeros(shape)
+        recs = {}
+        for fmt in formats:
+            p = rd.artifact(cid, fmt)
+            p.parent.mkdir(parents=True, exist_ok=True)
+            if fmt == "onnx":
+                torch.onnx.export(model, (x,), str(p), opset_version=18, dynamo=False,
+                                  input_names=["input"], output_names=["logits"])
+            else:
+                litert_torch.convert(model, (x,)).export(str(p))
+            recs[fmt] = {"file": p.name, "sha256": sha256_file(p), "bytes": p.stat().st_size, "layout": "NCHW",
+                         "input": {"name": "input", "shape": shape, "dtype": "float32"}}
+        write_json(rd.artifact_json(cid), {"id": cid, "model": run["model"], "formats": recs})
+    return root
+
+
+@pytest.fixture(scope="session")
+def art_run(tmp_path_factory) -> Path:
+    """A run with dense + one candidate exported to ONNX and TFLite (read-only)."""
+    root = make_fake_run(tmp_path_factory.mktemp("bench_run") / "run", sparsities=(0.9,))
+    return export_artifacts(root)
+
+
+@pytest.fixture
+def run_copy(art_run, tmp_path) -> Path:
+    dst = tmp_path / "run"
+    shutil.copytree(art_run, dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def ref_cache(tmp_path_factory) -> Path:
+    """A reference cache for the tiny profile, built once (with torch) and reused."""
+    cache = tmp_path_factory.mktemp("ref_cache")
+    old = os.environ.get("EDGEPRUNE_CACHE")
+    os.environ["EDGEPRUNE_CACHE"] = str(cache)
+    yield cache
+    if old is None:
+        os.environ.pop("EDGEPRUNE_CACHE", None)
+    else:
+        os.environ["EDGEPRUNE_CACHE"] = old
+
+
+@pytest.fixture
+def tiny_profile(tmp_path) -> Path:
+    p = tmp_path / "tiny-board.toml"
+    p.write_text(TINY_PROFILE)
+    return p
+
+
+def _row(doc: dict, cand: str, fmt: str) -> dict:
+    return next(r for r in doc["rows"] if r["candidate"] == cand and r["format"] == fmt)
+
+
+# ---------------------------------------------------------------- the worker
+@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+def test_worker_measures_size_latency_ram_and_runtime_accuracy(art_run, fmt):
+    from edgeprune.runtimes import evaluate, open_runner
+
+    rd = RunDir(art_run)
+    path = rd.artifact("dense", fmt)
+    res = run_worker(Job(str(path), threads=1, eval_npz=str(rd.test_npz), target_seconds=0.2), timeout=300)
+    assert res["error"] is None
+    lat = res["latency_ms"]
+    assert lat["runs"] >= 20 and 0 < lat["min"] <= lat["median"] <= lat["p90"]
+    assert res["load_ms"] > 0 and res["peak_ram_mb"] > 0 and res["threads"] == 1
+    if fmt == "onnx":
+        assert res["memory_settings"]["enable_cpu_mem_arena"] is False
+    data = np.load(rd.test_npz)
+    expected = evaluate(open_runner(path, threads=1), data["x"], data["y"])
+    assert res["accuracy"] == pytest.approx(expected) and res["n_eval"] == len(data["y"])
+
+
+def test_threads_are_the_profiles_capped_by_the_machine():
+    from edgeprune.bench.session import threads_to_use
+
+    assert threads_to_use(4, 8, ON_DEVICE) == 4 and threads_to_use(6, 4, ON_DEVICE) == 4
+    assert threads_to_use(4, 8, HOST_ESTIMATE) == 4 and threads_to_use(4, 2, HOST_ESTIMATE) == 1
+    assert threads_to_use(4, 1, HOST_ESTIMATE) == 1
+
+
+def test_rounds_combine_to_a_robust_median():
+    from edgeprune.bench.session import combine_rounds
+
+    rounds = [{"median": m, "p90": m * 2, "min": m / 2, "mean": m, "runs": 10, "seconds": m / 100} for m in (1, 9, 2)]
+    c = combine_rounds(rounds)
+    assert c["median"] == 2 and c["p90"] == 4 and c["min"] == 0.5 and c["runs"] == 30 and c["round_medians"] == [1, 9, 2]
+    assert FAST.job(Path("a.onnx"), 1).min_runs * FAST.rounds >= FAST.min_runs
+
+
+def test_time_box_stops_slow_models_before_min_runs():
+    import time
+
+    times = time_calls(lambda: time.sleep(0.05), min_runs=20, target_seconds=0.1, max_seconds=0.3, max_runs=1000)
+    assert 3 <= len(times) < 20
+
+
+def test_peak_ram_is_real_and_grows_with_the_model(tmp_path):
+    """A dense model with 4x the weights shows a correspondingly larger peak RAM."""
+    import torch
+
+    def export(width: int) -> tuple[Path, float]:
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, width), torch.nn.ReLU(),
+                                  torch.nn.Linear(width, 10)).eval()
+        p = tmp_path / f"mlp{width}.onnx"
+        torch.onnx.export(net, (torch.zeros(1, 3, 32, 32),), str(p), opset_version=18, dynamo=False)
+        return p, sum(q.numel() for q in net.parameters()) * 4 / 1e6
+
+    small, small_mb = export(1024)    # ~12.6 MB of weights
+    big, big_mb = export(4096)        # ~50 MB
+    ram = {}
+    for name, p in (("small", small), ("big", big)):
+        runs = [run_worker(FAST.job(p, threads=1), timeout=300) for _ in range(2)]
+        assert all(r["error"] is None for r in runs)
+        ram[name] = [r["peak_ram_mb"] for r in runs]
+        assert abs(ram[name][0] / ram[name][1] - 1) < 0.10, "peak RAM of one artifact must repeat within 10%"
+    assert min(ram["big"]) - max(ram["small"]) > 0.75 * (big_mb - small_mb)
+    for name, mb in (("small", small_mb), ("big", big_mb)):  # weights + runtime overhead, not a multiple of it
+        assert mb * 0.9 < ram[name][0] < 3 * mb + 40
+
+
+# ---------------------------------------------------------------- host estimate
+def test_bench_run_host_estimate_scales_by_reference(run_copy, ref_cache, tiny_profile):
+    out = bench_run(run_copy, str(tiny_profile), settings=FAST, **QUIET)
+    assert out == RunDir(run_copy).bench_json("tiny-board")
+    doc = read_json(out)
+    assert doc["mode"] == HOST_ESTIMATE and doc["detected"]["on_target"] is False
+    assert {k for k in ("machine", "cpu", "cores")} <= set(doc["host"])
+    ref = doc["reference"]["onnx"]
+    assert ref["scale"] == pytest.approx(5.0 / ref["host_latency_ms"])
+    assert len(ref["host_latency_runs_ms"]) == FAST.rounds + 1  # each round and the end of the session
+    assert set(doc["reference"]) == {"onnx"}
+    assert len(doc["rows"]) == 4
+    for r in doc["rows"]:
+        assert r["error"] is None
+        assert r["threads_profile"] == 4 and r["threads"] == max(1, min(4, len(os.sched_getaffinity(0)) // 2))
+        assert r["size_bytes"] == (run_copy / r["path"]).stat().st_size and r["gzip_bytes"] > 0
+        assert r["accuracy"] is not None and r["n_eval"] == 64
+        assert r["provenance"]["size"] == "measured" and r["provenance"]["accuracy"] == "measured"
+        assert r["provenance"]["peak_ram"] == "measured-on-host"
+        host = r["host_latency_ms"]
+        if r["format"] == "onnx":
+            lat = r["latency_ms"]
+            assert r["provenance"]["latency"] == "estimated"
+            assert lat["median"] == pytest.approx(host["median"] * ref["scale"])
+            assert lat["low"] == pytest.approx(lat["median"] / 1.4) and lat["high"] == pytest.approx(lat["median"] * 1.4)
+            assert "estimated" in r["methods"]["latency"] and "test_resnet" in r["methods"]["latency"]
+        else:  # the profile publishes no TFLite latency: measured on the host, not estimated
+            assert r["latency_ms"] is None and r["provenance"]["latency"] == "unavailable"
+            assert host["median"] > 0 and "no published tflite latency" in r["methods"]["latency"]
+
+
+def test_calibration_band_widens_to_reference_disagreement():
+    prof = load_target("raspberry-pi-4")
+    primary, mbv2, mbv3 = prof.calibrations("tflite")
+
+    def ref(cal, *medians):
+        return HostReference(cal, "x", [{"runtime": "ai-edge-litert", "latency_ms": {"median": m}} for m in medians])
+
+    # host 25 ms for ResNet-18 -> scale 255/25 = 10.2; MobileNetV2 implies 46/4 = 11.5 (12.7% off)
+    entry = calibrate("tflite", [ref(primary, 24.0, 26.0), ref(mbv2, 4.0)], prof, threads_used=2)
+    assert entry["scale"] == pytest.approx(255 / 25)
+    assert entry["drift"] == pytest.approx(26 / 24 - 1)
+    assert entry["error_band"] == primary.error_band  # 0.4 covers a 12.7% disagreement
+    entry = calibrate("tflite", [ref(primary, 25.0), ref(mbv3, 10.0)], prof, threads_used=2)
+    off = (255 / 25) / (43.9 / 10) - 1  # MobileNetV3 implies 4.39: the references disagree by 2.3x
+    assert entry["error_band"] == pytest.approx(off) and "widened" in entry["band_reason"]
+    est = estimate_latency({"median": 1.0, "p90": 2.0, "min": 0.5, "runs": 30}, entry)
+    assert est["median"] == pytest.approx(10.2) and est["low"] < est["median"] < est["high"]
+    failed = calibrate("tflite", [HostReference(primary, "x", [{"error": "load: boom"}])], prof, threads_used=2)
+    assert failed["scale"] is None and "boom" in failed["error"]
+
+
+def test_detection_uses_the_device_tree_model():
+    pi4, nano, orin = (load_target(n) for n in ("raspberry-pi-4", "jetson-nano", "jetson-orin-nano"))
+    assert detect(pi4, "Raspberry Pi 4 Model B Rev 1.4").matched
+    assert not detect(nano, "NVIDIA Jetson Orin Nano Developer Kit").matched
+    assert detect(orin, "NVIDIA Jetson Orin Nano Developer Kit").matched
+    assert resolve_mode(pi4, None, "Raspberry Pi 4 Model B Rev 1.4")[0] == ON_DEVICE
+    assert resolve_mode(pi4, None, "")[0] == HOST_ESTIMATE
+    assert resolve_mode(pi4, True, "")[0] == ON_DEVICE
+
+
+def test_this_host_is_not_a_device():
+    if Path("/proc/device-tree/model").exists():
+        pytest.skip("running on a board with a device tree")
+    assert resolve_mode(load_target("raspberry-pi-4"), None)[0] == HOST_ESTIMATE
+
+
+# ---------------------------------------------------------------- failures
+def test_corrupt_artifact_gets_an_error_row_and_the_others_are_measured(run_copy):
+    rd = RunDir(run_copy)
+    cid = "magnitude-fake-90"
+    meta = read_json(rd.artifact_json(cid))
+    for fmt in ("onnx", "tflite"):
+        p = rd.artifact(cid, fmt)
+        p.write_bytes(b"TFL3 this is not a model" + os.urandom(4000))
+        meta["formats"][fmt]["sha256"] = sha256_file(p)
+    write_json(rd.artifact_json(cid), meta)
+    doc = read_json(bench_run(run_copy, "raspberry-pi-4", on_device=True, settings=FAST, **QUIET))
+    for fmt, runtime in (("onnx", "ONNX Runtime"), ("tflite", "LiteRT")):
+        bad = _row(doc, cid, fmt)
+        assert bad["error"].startswith("load: ") and f"{runtime} cannot load it" in bad["error"]
+        assert bad["size_bytes"] == rd.artifact(cid, fmt).stat().st_size and bad["latency_ms"] is None
+        assert bad["provenance"]["latency"] == "not-measured" and bad["provenance"]["size"] == "measured"
+        good = _row(doc, "dense", fmt)
+        assert good["error"] is None and good["latency_ms"]["median"] > 0
+
+
+def test_changed_file_and_failed_export_are_reported_not_measured(run_copy):
+    rd = RunDir(run_copy)
+    with open(rd.artifact("dense", "onnx"), "ab") as f:
+        f.write(b"\0")
+    meta = read_json(rd.artifact_json("magnitude-fake-90"))
+    meta["formats"]["tflite"] = {"error": "LiteRT conversion failed: unsupported op"}
+    write_json(rd.artifact_json("magnitude-fake-90"), meta)
+    doc = read_json(bench_run(run_copy, "raspberry-pi-4", on_device=True, settings=FAST, **QUIET))
+    assert "differs from its export record" in _row(doc, "dense", "onnx")["error"]
+    assert _row(doc, "magnitude-fake-90", "tflite")["error"] == "export: LiteRT conversion failed: unsupported op"
+    assert _row(doc, "dense", "tflite")["error"] is None
+
+
+def test_unknown_target_lists_the_known_ones(run_copy):
+    with pytest.raises(EdgepruneError) as e:
+        bench_run(run_copy, "raspberry-pi-6", settings=FAST, **QUIET)
+    assert "raspberry-pi-6" in str(e.value) and "raspberry-pi-4" in str(e.value) and "jetson-nano" in str(e.value)
+    assert not (run_copy / "bench").exists()
+    cli = subprocess.run([sys.executable, "-m", "edgeprune.cli", "bench", str(run_copy), "--target", "pi9"],
+                         capture_output=True, text=True)
+    assert cli.returncode == 1 and cli.stderr.count("\n") == 1 and "Known targets:" in cli.stderr
+
+
+def test_bench_files_rejects_bad_input_without_writing(tmp_path, art_run):
+    out = tmp_path / "o.json"
+    onnx = RunDir(art_run).artifact("dense", "onnx")
+    for paths, kw, msg in (([tmp_path / "x.pt"], {}, "not an artifact"),
+                           ([tmp_path / "missing.onnx"], {}, "does not exist"),
+                           ([onnx], {"eval_npz": tmp_path / "none.npz"}, "Eval set"),
+                           ([onnx, onnx], {}, "twice")):
+        with pytest.raises(EdgepruneError, match=msg):
+            bench_files(paths, "raspberry-pi-4", out=out, settings=FAST, **QUIET, **kw)
+    assert not out.exists()
+
+
+# ---------------------------------------------------------------- device rows and --import
+def test_import_replaces_estimates_with_device_rows(run_copy, ref_cache, tiny_profile, tmp_path):
+    rd = RunDir(run_copy)
+    bench_run(run_copy, str(tiny_profile), settings=FAST, **QUIET)
+    # "On the device": copied files under other names, measured with --on-device.
+    dev_dir = tmp_path / "device"
+    dev_dir.mkdir()
+    shutil.copy(rd.artifact("dense", "onnx"), dev_dir / "model.onnx")
+    shutil.copy(rd.test_npz, dev_dir / "eval.npz")
+    (dev_dir / "stranger.onnx").write_bytes(rd.artifact("dense", "onnx").read_bytes() + b"\0")
+    dev_json = bench_files([dev_dir / "model.onnx", dev_dir / "stranger.onnx"], str(tiny_profile), on_device=True,
+                           eval_npz=dev_dir / "eval.npz", out=tmp_path / "device.json", settings=FAST, **QUIET)
+    dev = read_json(dev_json)
+    assert dev["mode"] == ON_DEVICE and "reference" not in dev
+    assert all(v == "measured" for v in _row(dev, "model", "onnx")["provenance"].values())
+
+    out = import_bench(run_copy, dev_json, log=lambda s: None)
+    doc = read_json(out)
+    assert doc["mode"] == "mixed" and len(doc["rows"]) == 4
+    merged = _row(doc, "dense", "onnx")
+    assert merged["mode"] == ON_DEVICE and merged["artifact"] == "dense.onnx" and "host_latency_ms" not in merged
+    assert merged["latency_ms"] == _row(dev, "model", "onnx")["latency_ms"]
+    assert _row(doc, "magnitude-fake-90", "onnx")["provenance"]["latency"] == "estimated"
+    assert doc["imports"][0]["skipped"] == ["stranger.onnx"]
+
+    # Re-running the host bench keeps the device-measured row for the unchanged file.
+    doc2 = read_json(bench_run(run_copy, str(tiny_profile), settings=FAST, **QUIET))
+    assert _row(doc2, "dense", "onnx") == merged and doc2["mode"] == "mixed"
+    assert _row(doc2, "magnitude-fake-90", "onnx")["mode"] == HOST_ESTIMATE
+
+
+def test_import_refuses_host_files_and_foreign_artifacts(run_copy, tmp_path):
+    host = {"target": "raspberry-pi-4", "mode": HOST_ESTIMATE, "rows": [{"candidate": "dense", "format": "onnx",
+                                                                          "mode": HOST_ESTIMATE, "sha256": "x"}]}
+    write_json(tmp_path / "host.json", host)
+    with pytest.raises(EdgepruneError, match="no rows measured on the device"):
+        import_bench(run_copy, tmp_path / "host.json")
+    foreign = dict(host, mode=ON_DEVICE, rows=[dict(host["rows"][0], mode=ON_DEVICE, artifact="a.onnx")])
+    write_json(tmp_path / "foreign.json", foreign)
+    with pytest.raises(EdgepruneError, match="matches an artifact"):
+        import_bench(run_copy, tmp_path / "foreign.json")
+    (tmp_path / "junk.json").write_text("{not json")
+    with pytest.raises(EdgepruneError, match="not readable JSON"):
+        import_bench(run_copy, tmp_path / "junk.json")
+    assert not RunDir(run_copy).bench_json("raspberry-pi-4").exists()
+
+
+def test_keep_device_rows_only_for_the_same_file():
+    dev = {"candidate": "a", "format": "onnx", "sha256": "1", "mode": ON_DEVICE}
+    old = {"rows": [dev, dict(dev, candidate="b")], "imports": [{"file": "d.json"}]}
+    new = {"mode": HOST_ESTIMATE, "rows": [dict(dev, mode=HOST_ESTIMATE), dict(dev, candidate="b", sha256="2",
+                                                                             mode=HOST_ESTIMATE)]}
+    out = keep_device_rows(old, new)
+    assert out["rows"][0] is dev and out["rows"][1]["mode"] == HOST_ESTIMATE and out["mode"] == "mixed"
+
+
+# ---------------------------------------------------------------- torch-free device path
+BLOCKER = '''
+import sys
+BLOCKED = ("torch", "timm", "torchvision")
+class _Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            with open({log!r}, "a") as f:
+                f.write(name + "\\n")
+            raise ImportError(f"{{name}} is blocked: the bench must not need it")
+        return None
+sys.meta_path.insert(0, _Block())
+'''
+
+
+def _torch_free(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """Run the CLI with torch, timm and torchvision unimportable (workers inherit it)."""
+    site = tmp_path / "blocker"
+    site.mkdir(exist_ok=True)
+    log = tmp_path / "blocked-imports.txt"
+    (site / "sitecustomize.py").write_text(BLOCKER.format(log=str(log)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-m", "edgeprune.cli", "bench", *args], capture_output=True, text=True,
+                          env=env, timeout=600)
+    return proc, log
+
+
+def test_device_bench_runs_without_torch(art_run, tmp_path):
+    rd = RunDir(art_run)
+    out = tmp_path / "device.json"
+    files = [str(rd.artifact("dense", f)) for f in ("onnx", "tflite")]
+    proc, log = _torch_free(tmp_path, *files, "--target", "raspberry-pi-4", "--on-device",
+                            "--eval", str(rd.test_npz), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not log.exists(), f"something tried to import: {log.read_text()}"
+    doc = read_json(out)
+    assert doc["mode"] == ON_DEVICE and "does not look like raspberry-pi-4" in proc.stderr
+    for r in doc["rows"]:
+        assert r["error"] is None and r["accuracy"] is not None and r["latency_ms"]["runs"] >= 20
+        assert set(r["provenance"].values()) == {"measured"}
+    # The probe works: the same interpreter setup cannot import torch.
+    probe = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True, text=True,
+                           env=dict(os.environ, PYTHONPATH=str(tmp_path / "blocker")))
+    assert probe.returncode != 0 and "blocked" in probe.stderr
+
+
+def test_host_estimate_without_torch_uses_the_cached_reference(art_run, ref_cache, tiny_profile, tmp_path):
+    from edgeprune.bench.reference import ensure_reference
+
+    ensure_reference(load_target(str(tiny_profile)).calibration[0])  # built beforehand, with torch
+    onnx, out = str(RunDir(art_run).artifact("dense", "onnx")), tmp_path / "host.json"
+    proc, log = _torch_free(tmp_path, onnx, "--target", str(tiny_profile), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not log.exists(), f"something tried to import: {log.read_text()}"
+    row = read_json(out)["rows"][0]
+    assert row["provenance"]["latency"] == "estimated" and row["latency_ms"]["median"] > 0
+    assert row["accuracy"] is None and row["provenance"]["accuracy"] == "not-measured"  # no --eval given
+
+    env_cache = os.environ["EDGEPRUNE_CACHE"]
+    os.environ["EDGEPRUNE_CACHE"] = str(tmp_path / "empty-cache")
+    try:
+        proc, _ = _torch_free(tmp_path, onnx, "--target", str(tiny_profile), "--out", str(tmp_path / "x.json"))
+    finally:
+        os.environ["EDGEPRUNE_CACHE"] = env_cache
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error:") and "needs torch" in last and "--on-device" in last
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_package_imports_do_not_load_torch():
+    code = ("import sys, edgeprune, edgeprune.targets, edgeprune.runtimes, edgeprune.bench, edgeprune.bench.measure;"
+            "print(sorted(m for m in ('torch', 'timm', 'torchvision') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
