@@ -61,7 +61,7 @@ def _stage(name: str, log: list[dict]) -> Iterator[None]:
 def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None) -> Path:
     """Run every stage for ``target``; return the ship bundle directory."""
     from .export import export_run
-    from .bench import bench_run
+    from .bench import bench_is_current, bench_run
     from .prune import run_prune
     from .select import select
     from .ship import ship
@@ -78,7 +78,10 @@ def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None) ->
         with _stage("export", log):
             export_run(out)
         with _stage("bench", log):
-            bench_run(out, target)
+            if bench_is_current(out, target):
+                print(f"bench: {rd.bench_json(name)} covers every current artifact; kept", file=sys.stderr)
+            else:
+                bench_run(out, target)
         with _stage("select", log):
             select(out, target, **{k: v for k, v in (budgets or {}).items() if v is not None})
         with _stage("ship", log):

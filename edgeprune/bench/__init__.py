@@ -21,7 +21,7 @@ from .device import HOST_ESTIMATE, ON_DEVICE, detect, host_info
 from .session import Artifact, BenchSettings, Log, artifact_from_file, bench_artifacts, log_stderr, run_artifacts
 from .store import format_summary, import_bench, write_bench
 
-__all__ = ["bench_run", "bench_files", "import_bench", "bench_artifacts", "BenchSettings", "Artifact",
+__all__ = ["bench_is_current", "bench_run", "bench_files", "import_bench", "bench_artifacts", "BenchSettings", "Artifact",
            "format_summary", "detect", "host_info", "HOST_ESTIMATE", "ON_DEVICE"]
 
 
@@ -66,3 +66,23 @@ def bench_files(paths: list[str | os.PathLike], target: str | Target, on_device:
         print(format_summary(doc))
         log(f"wrote {written} in {doc['seconds']:.0f} s")
     return written
+
+
+def bench_is_current(run: str | os.PathLike, target: str | Target) -> bool:
+    """True when ``RUN/bench/<target>.json`` already measured every current artifact.
+
+    Rows are matched by the sha256 the export stage recorded, so a re-exported
+    artifact makes the bench stale. ``edgeprune build`` uses this to resume.
+    """
+    rd = RunDir(run)
+    prof = load_target(target)
+    path = rd.bench_json(prof.name)
+    if not path.is_file() or not rd.artifacts_dir.is_dir():
+        return False
+    try:
+        rows = read_json(path).get("rows", [])
+    except ValueError:
+        return False
+    have = {(r.get("candidate"), r.get("format"), r.get("sha256")) for r in rows}
+    want = {(a.candidate, a.format, a.expected_sha256) for a in run_artifacts(rd.artifacts_dir, rd.root)}
+    return bool(want) and want <= have

@@ -1,0 +1,216 @@
+"""Artifact size vs dense vs the information floor, and encoded-vs-dense latency.
+
+For each model and sparsity: random unstructured masks on every conv/linear
+weight (rank >= 2) of a random-init timm model at 32x32 (10 classes), exported
+through edgeprune's own export pipeline (parity-checked) to ONNX and TFLite.
+Reports dense fp32 bytes, artifact bytes, gzip bytes, the floor, the ratio, and
+ONNX Runtime / LiteRT latency of the encoded artifact against the dense
+artifact of the same model (measured interleaved in one process, 1 thread).
+
+BatchNorm statistics are randomised before export: timm zero-initialises the
+last BN of each residual block, which after BN folding would turn whole convs
+into zeros and flatter the ratios.
+
+    python benchmarks/size.py                       # resnet18, vgg11 at 50/70/90/95 %
+    python benchmarks/size.py --models resnet18 --sparsities 0.9
+
+Writes benchmarks/size.json (next to RESULTS.md).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+NOTE = ("random-init timm models at 32x32, 10 classes, BatchNorm statistics randomised; random unstructured masks "
+        "on every rank>=2 weight; artifacts from edgeprune's export pipeline (parity-checked on 16 random inputs); "
+        "latency: 1 thread, encoded vs dense artifact of the same model, median over 15 ABBA-interleaved rounds of the "
+        "paired block-time ratio; load_ms = session/interpreter creation (includes ORT's one-time decode)")
+
+
+def make_model(name: str, seed: int = 0):
+    import torch
+
+    from edgeprune.models import create_model, resolve_spec
+
+    torch.manual_seed(seed)
+    spec = resolve_spec(name, 10, 32)
+    model = create_model(spec).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0, 0.1)
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    return spec, model
+
+
+def masked_state(model, sparsity: float, seed: int = 0) -> dict:
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    sd = {}
+    for k, v in model.state_dict().items():
+        if sparsity > 0 and k.endswith("weight") and v.dim() >= 2:
+            v = v * (torch.rand(v.shape, generator=gen) >= sparsity)
+        sd[k] = v.contiguous()
+    return sd
+
+
+def export(spec, model, state: dict, sid: str, work: Path, formats: list[str]) -> dict:
+    """Run edgeprune's export pipeline on ``state``; returns the ``<id>.json`` record."""
+    from safetensors.torch import save_file
+
+    from edgeprune.export import ParityInputs, Source, export_source
+
+    weights = work / f"{sid}.safetensors"
+    save_file(state, str(weights))
+
+    def load():
+        model.load_state_dict(state)
+        return model.eval()
+
+    x = np.random.default_rng(0).standard_normal((16, 3, 32, 32)).astype(np.float32)
+    source = Source(sid, weights, weights.name, spec, [1, 3, 32, 32], load)
+    record = export_source(source, formats, work, ParityInputs(x, "random-normal(seed=0, n=16)"))
+    errors = {f: e["error"] for f, e in record["formats"].items() if "error" in e}
+    if errors:
+        raise SystemExit(f"export of {sid} failed: {errors}")
+    return record
+
+
+def timed_open(path: Path, layout: str):
+    from edgeprune.export.prepare import quiet
+    from edgeprune.runtimes import open_runner
+
+    t0 = time.perf_counter()
+    with quiet():
+        runner = open_runner(path, threads=1, layout=layout)
+    return runner, (time.perf_counter() - t0) * 1e3
+
+
+def latency(dense_path: Path, enc_path: Path, layout: str, rounds: int = 15, block_s: float = 0.2) -> dict:
+    """Interleaved timing of two artifacts in one process (ABBA order per round).
+
+    ``latency_ratio`` is the median over rounds of encoded/dense block times:
+    pairing adjacent blocks cancels load drift from other processes on the host.
+    """
+    dense, load_dense = timed_open(dense_path, layout)
+    enc, load_enc = timed_open(enc_path, layout)
+    x = dense.example_input()
+    for r in (dense, enc):
+        r.invoke_raw(x)
+    t0 = time.perf_counter()
+    dense.invoke_raw(x)
+    iters = max(3, int(block_s / max(time.perf_counter() - t0, 1e-5)))
+    times: dict[str, list[float]] = {"dense": [], "encoded": []}
+    ratios = []
+    for i in range(rounds):
+        order = [("dense", dense), ("encoded", enc)][:: 1 if i % 2 == 0 else -1]
+        block = {}
+        for key, runner in order:
+            t0 = time.perf_counter()
+            for _ in range(iters):
+                runner.invoke_raw(x)
+            block[key] = (time.perf_counter() - t0) / iters * 1e3
+            times[key].append(block[key])
+        ratios.append(block["encoded"] / block["dense"])
+    return {"runtime": dense.runtime, "latency_ms_dense": statistics.median(times["dense"]),
+            "latency_ms_encoded": statistics.median(times["encoded"]), "latency_ratio": statistics.median(ratios),
+            "latency_ratio_of_min": min(times["encoded"]) / min(times["dense"]),
+            "load_ms_dense": load_dense, "load_ms_encoded": load_enc, "iters_per_block": iters, "rounds": rounds}
+
+
+def run(models: list[str], sparsities: list[float], formats: list[str]) -> dict:
+    from edgeprune.export import get_format
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="edgeprune-size-") as tmp:
+        for name in models:
+            work = Path(tmp) / name
+            work.mkdir(parents=True)
+            spec, model = make_model(name)
+            print(f"[{name}] dense export ...", file=sys.stderr, flush=True)
+            dense_rec = export(spec, model, masked_state(model, 0.0), "dense", work, formats)
+            for s in sparsities:
+                sid = f"s{int(round(s * 100))}"
+                print(f"[{name}] {sid} export ...", file=sys.stderr, flush=True)
+                rec = export(spec, model, masked_state(model, s), sid, work, formats)
+                for f in formats:
+                    entry, dense_entry = rec["formats"][f], dense_rec["formats"][f]
+                    lat = latency(work / dense_entry["file"], work / entry["file"], get_format(f).layout)
+                    rows.append({
+                        "model": name, "sparsity": s, "measured_sparsity": rec["sparsity"], "format": f,
+                        "dense_bytes": rec["dense_bytes"], "dense_artifact_bytes": dense_entry["bytes"],
+                        "artifact_bytes": entry["bytes"], "gzip_bytes": entry["gzip_bytes"],
+                        "floor_bytes": rec["floor_bytes"], "ratio_to_floor": entry["bytes"] / rec["floor_bytes"],
+                        "gzip_ratio_to_floor": entry["gzip_bytes"] / rec["floor_bytes"],
+                        "encoding": entry["encoding"], "parity_max_abs_diff": entry["parity"]["max_abs_diff"], **lat})
+                    print(_fmt_row(rows[-1]), file=sys.stderr, flush=True)
+                for f in formats:  # keep the temp dir small for vgg11
+                    (work / rec["formats"][f]["file"]).unlink()
+            del model
+    return {"benchmark": "size", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": "python benchmarks/size.py " + " ".join(sys.argv[1:]), "note": NOTE,
+            "host": {"machine": platform.machine(), "cpu": _cpu_name(), "cores": os.cpu_count(),
+                     "python": platform.python_version()},
+            "versions": {k: v for e in dense_rec["formats"].values()
+                         for k, v in {**e["converter"], e["parity"]["runtime"]: e["parity"]["version"]}.items()},
+            "rows": rows}
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+HEADER = (f"{'model':<9} {'sp':>4} {'fmt':<6} {'runtime':<14} {'dense MB':>8} {'artifact MB':>11} {'gzip MB':>8} "
+          f"{'floor MB':>8} {'ratio':>6} {'lat ms dense/enc':>17} {'enc/dense':>9} {'load ms dense/enc':>17}")
+
+
+def _fmt_row(r: dict) -> str:
+    lat = f"{r['latency_ms_dense']:.2f}/{r['latency_ms_encoded']:.2f}"
+    load = f"{r['load_ms_dense']:.0f}/{r['load_ms_encoded']:.0f}"
+    return (f"{r['model']:<9} {r['sparsity']:>4.2f} {r['format']:<6} {r['runtime']:<14} {r['dense_bytes'] / 1e6:>8.2f} "
+            f"{r['artifact_bytes'] / 1e6:>11.2f} {r['gzip_bytes'] / 1e6:>8.2f} {r['floor_bytes'] / 1e6:>8.2f} "
+            f"{r['ratio_to_floor']:>6.3f} {lat:>17} {r['latency_ratio']:>9.3f} {load:>17}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="resnet18,vgg11")
+    ap.add_argument("--sparsities", default="0.5,0.7,0.9,0.95")
+    ap.add_argument("--formats", default="onnx,tflite")
+    ap.add_argument("--out", default=str(HERE / "size.json"))
+    args = ap.parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    doc = run(args.models.split(","), [float(s) for s in args.sparsities.split(",")], args.formats.split(","))
+    print(NOTE)
+    print(HEADER)
+    for r in doc["rows"]:
+        print(_fmt_row(r))
+    out = Path(args.out)
+    from edgeprune.runio import write_json
+
+    write_json(out, doc)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,318 @@
+"""TFLite's own sparse format for pruned constant weights (flatbuffer rewrite).
+
+A converted ``.tflite`` holds each weight as a dense constant buffer. For every
+float32 weight of a kernel listed in :func:`consumers` that has zeros, we write
+``Tensor.sparsity`` instead (traversal_order + dim_metadata: DENSE levels and
+one innermost SPARSE_CSR level with the smallest index types that fit) and
+insert a ``DENSIFY`` op whose dense output feeds the original consumer. LiteRT densifies once: the
+builtin kernel on first invoke, XNNPACK at delegate init.
+
+Layout: all dimensions DENSE except one, stored innermost as SPARSE_CSR; the
+dimension is chosen per tensor by exact byte count (a dimension of at most 256
+gets uint8 indices, else uint16), and a tensor stays dense unless the sparse
+form is smaller. No ``block_map``: LiteRT parses ``dense_size`` only for DENSE
+levels and derives block sizes from it, so a SPARSE_CSR block level (the way to
+get uint8 indices for a 512-wide dimension) divides by zero at load (SIGFPE,
+ai-edge-litert 2.3.0); dense blocks would store the zeros inside each block.
+:func:`densify` is an independent numpy reader of the whole format (block maps
+included, TFLite ``FormatConverter`` semantics), used to verify files.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+#: Fixed cost of a sparse tensor (sparsity table, DENSIFY op and its output tensor), bytes.
+SPARSE_OVERHEAD = 160
+
+
+def _schema():
+    from ai_edge_litert import schema_py_generated as S
+
+    return S
+
+
+def consumers() -> dict[int, tuple[int, ...]]:
+    """Builtin op -> input slots whose constant weights may be stored sparse.
+
+    Only ops verified to run DENSIFY-fed weights in LiteRT, with XNNPACK and with
+    the builtin kernels (tests/test_export_models.py); extend after verifying.
+    """
+    op = _schema().BuiltinOperator
+    return {op.CONV_2D: (1,), op.DEPTHWISE_CONV_2D: (1,), op.FULLY_CONNECTED: (1,)}
+
+
+def _value_dtypes() -> dict[int, np.dtype]:
+    """Weight types we store sparse: float32 (DENSIFY's builtin kernel has no float16; int8
+    weights carry quantization parameters the dense output would lose)."""
+    return {_schema().TensorType.FLOAT32: np.dtype(np.float32)}
+
+
+def _index_types():
+    """(numpy dtype, SparseIndexVector tag, vector class) from smallest to largest."""
+    S = _schema()
+    return [(np.dtype(np.uint8), S.SparseIndexVector.Uint8Vector, S.Uint8VectorT),
+            (np.dtype(np.uint16), S.SparseIndexVector.Uint16Vector, S.Uint16VectorT),
+            (np.dtype(np.int32), S.SparseIndexVector.Int32Vector, S.Int32VectorT)]
+
+
+def _index_type_for(max_value: int):
+    return next(t for t in _index_types() if max_value <= np.iinfo(t[0]).max)
+
+
+# ---------------------------------------------------------------- layout
+@dataclass(frozen=True)
+class CsrLayout:
+    """DENSE levels over every dimension but ``dim``, then ``dim`` as the SPARSE_CSR level."""
+
+    shape: tuple[int, ...]
+    dim: int
+
+    @property
+    def traversal_order(self) -> list[int]:
+        return [d for d in range(len(self.shape)) if d != self.dim] + [self.dim]
+
+    @property
+    def rows(self) -> int:
+        return int(np.prod(self.shape)) // self.shape[self.dim]
+
+    def nbytes(self, nnz: int, itemsize: int) -> int:
+        """Exact payload: values + CSR indices + segments (metadata excluded)."""
+        idx = _index_type_for(self.shape[self.dim] - 1)[0].itemsize
+        seg = _index_type_for(nnz)[0].itemsize
+        return nnz * (itemsize + idx) + (self.rows + 1) * seg
+
+    def rows_of(self, w: np.ndarray) -> np.ndarray:
+        """``w`` in traversal order, one CSR row per line."""
+        return np.moveaxis(w, self.dim, -1).reshape(-1, self.shape[self.dim])
+
+
+def plan_layout(w: np.ndarray) -> CsrLayout | None:
+    """Smallest CSR layout for ``w``, or None when dense is at least as small."""
+    if w.ndim == 0 or w.size == 0:
+        return None
+    nnz = int(np.count_nonzero(w))
+    shape = tuple(int(s) for s in w.shape)
+    best = min((CsrLayout(shape, j) for j in range(len(shape))), key=lambda lay: (lay.nbytes(nnz, w.itemsize), lay.rows))
+    return best if best.nbytes(nnz, w.itemsize) + SPARSE_OVERHEAD < w.nbytes else None
+
+
+def encode(w: np.ndarray, layout: CsrLayout):
+    """``(values, SparsityParametersT)`` for ``w`` in ``layout``."""
+    S = _schema()
+    rows = layout.rows_of(w)
+    keep = rows != 0
+    values = np.ascontiguousarray(rows[keep])
+    indices = np.nonzero(keep)[1]
+    segments = np.concatenate([[0], np.cumsum(keep.sum(axis=1))])
+    size = layout.shape[layout.dim]
+    idx_dtype, idx_tag, idx_cls = _index_type_for(size - 1)
+    seg_dtype, seg_tag, seg_cls = _index_type_for(int(segments[-1]))
+    levels = [S.DimensionMetadataT(format=S.DimensionType.DENSE, denseSize=layout.shape[d])
+              for d in layout.traversal_order[:-1]]
+    levels.append(S.DimensionMetadataT(
+        format=S.DimensionType.SPARSE_CSR, denseSize=size,
+        arraySegmentsType=seg_tag, arraySegments=seg_cls(values=segments.astype(seg_dtype)),
+        arrayIndicesType=idx_tag, arrayIndices=idx_cls(values=indices.astype(idx_dtype))))
+    sparsity = S.SparsityParametersT(
+        traversalOrder=np.asarray(layout.traversal_order, np.int32), dimMetadata=levels)
+    return values, sparsity
+
+
+def densify(shape, sparsity, values: np.ndarray) -> np.ndarray:
+    """Numpy reader of ``Tensor.sparsity`` (any DENSE/SPARSE_CSR levels, any block map)."""
+    S = _schema()
+    shape = [int(s) for s in shape]
+    order = [int(t) for t in sparsity.traversalOrder]
+    block_map = [int(b) for b in (sparsity.blockMap if sparsity.blockMap is not None else [])]
+    rank = len(shape)
+    levels = sparsity.dimMetadata
+    coords = np.zeros((1, 0), np.int64)  # one row per reached position, one column per level
+    prev = np.zeros(1, np.int64)  # position index in the previous level (TFLite's prev_idx)
+    for lv in levels:
+        if lv.format == S.DimensionType.DENSE:
+            n = int(lv.denseSize)
+            coords = np.concatenate([np.repeat(coords, n, axis=0),
+                                     np.tile(np.arange(n), len(prev))[:, None]], axis=1)
+            prev = (prev[:, None] * n + np.arange(n)).ravel()
+        else:
+            seg = np.asarray(lv.arraySegments.values, np.int64)
+            idx = np.asarray(lv.arrayIndices.values, np.int64)
+            counts = seg[prev + 1] - seg[prev]
+            starts = np.repeat(seg[prev], counts)
+            offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+            pos = starts + offsets
+            coords = np.concatenate([np.repeat(coords, counts, axis=0), idx[pos][:, None]], axis=1)
+            prev = pos
+    if len(coords) != len(values):
+        raise ValueError(f"sparsity describes {len(coords)} values, buffer holds {len(values)}")
+    orig = np.zeros((len(coords), rank), np.int64)
+    for level, dim in enumerate(order[:rank]):
+        orig[:, dim] = coords[:, level]
+    for level in range(rank, len(order)):
+        b = order[level] - rank
+        size = int(levels[order.index(rank + b)].denseSize)
+        orig[:, block_map[b]] = orig[:, block_map[b]] * size + coords[:, level]
+    dense = np.zeros(shape, values.dtype)
+    dense[tuple(orig.T)] = values
+    return dense
+
+
+# ---------------------------------------------------------------- model rewrite
+class _AlignedBuffer:
+    """A BufferT whose payload is written 16-byte aligned (what TFLite's converter does)."""
+
+    def __init__(self, data: np.ndarray | None):
+        self.data, self.offset, self.size = data, 0, 0
+
+    def Pack(self, builder):
+        S = _schema()
+        vec = None
+        if self.data is not None and len(self.data):
+            payload = np.ascontiguousarray(self.data).view(np.uint8).tobytes()
+            builder.StartVector(1, len(payload), 16)
+            builder.head -= len(payload)
+            builder.Bytes[builder.head:builder.head + len(payload)] = payload
+            vec = builder.EndVector()
+        S.BufferStart(builder)
+        if vec is not None:
+            S.BufferAddData(builder, vec)
+        return S.BufferEnd(builder)
+
+
+def load_model(buf: bytes):
+    """ModelT of a ``.tflite`` with out-of-flatbuffer buffers (offset/size) read inline."""
+    S = _schema()
+    model = S.ModelT.InitFromPackedBuf(buf, 0)
+    raw = np.frombuffer(buf, np.uint8)
+    for b in model.buffers:
+        if b.offset and b.offset > 1:
+            b.data, b.offset, b.size = raw[b.offset:b.offset + b.size], 0, 0
+    return model
+
+
+def pack_model(model) -> bytes:
+    import flatbuffers
+
+    S = _schema()
+    model.buffers = [_AlignedBuffer(None if b.data is None else np.asarray(b.data, np.uint8)) for b in model.buffers]
+    total = sum(0 if b.data is None else len(b.data) for b in model.buffers)
+    if total >= 2**31 - 2**24:
+        raise ValueError(f"{total / 1e9:.1f} GB of weights do not fit one flatbuffer (2 GB limit)")
+    builder = flatbuffers.Builder(total + (1 << 20))
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def _opcode_index(model, builtin: int) -> int:
+    S = _schema()
+    for i, oc in enumerate(model.operatorCodes):
+        if max(oc.builtinCode, oc.deprecatedBuiltinCode) == builtin:
+            return i
+    model.operatorCodes.append(S.OperatorCodeT(deprecatedBuiltinCode=min(builtin, 127), builtinCode=builtin, version=1))
+    return len(model.operatorCodes) - 1
+
+
+def _builtin(model, op) -> int:
+    oc = model.operatorCodes[op.opcodeIndex]
+    return max(oc.builtinCode, oc.deprecatedBuiltinCode)
+
+
+def weight_tensors(model) -> Iterator[tuple[int, int]]:
+    """``(subgraph, tensor)`` of dense constant weights feeding a :func:`consumers` slot."""
+    slots = consumers()
+    dtypes = _value_dtypes()
+    for si, sg in enumerate(model.subgraphs):
+        seen = set()
+        for op in sg.operators:
+            for slot in slots.get(_builtin(model, op), ()):
+                if slot >= len(op.inputs) or op.inputs[slot] < 0:
+                    continue
+                ti = int(op.inputs[slot])
+                t = sg.tensors[ti]
+                data = model.buffers[t.buffer].data
+                if (ti in seen or t.sparsity is not None or t.type not in dtypes or t.quantization is not None
+                        and t.quantization.scale is not None or data is None or not len(data)):
+                    continue
+                seen.add(ti)
+                yield si, ti
+
+
+def sparsify(buf: bytes) -> tuple[bytes, dict]:
+    """Rewrite pruned weights of a ``.tflite`` into TFLite sparse tensors + DENSIFY.
+
+    Returns the new flatbuffer and stats ``{"dense": n, "sparse_csr": n}``.
+    """
+    model = load_model(buf)
+    stats = sparsify_model(model)
+    return pack_model(model), stats
+
+
+def sparsify_model(model) -> dict:
+    """In-place :func:`sparsify` on a ModelT (see :func:`load_model`, :func:`pack_model`)."""
+    S = _schema()
+    dtypes = _value_dtypes()
+    stats: Counter = Counter()
+    users: Counter = Counter(t.buffer for sg in model.subgraphs for t in sg.tensors)
+    densify_ops: dict[int, list] = {}
+    for si, ti in list(weight_tensors(model)):
+        sg = model.subgraphs[si]
+        t = sg.tensors[ti]
+        w = np.asarray(model.buffers[t.buffer].data).view(dtypes[t.type]).reshape([int(s) for s in t.shape])
+        layout = plan_layout(w)
+        if layout is None:
+            stats["dense"] += 1
+            continue
+        values, t.sparsity = encode(w, layout)
+        if users[t.buffer] == 1:
+            model.buffers[t.buffer].data = values.view(np.uint8)
+        else:  # buffer shared with another tensor: give this one its own
+            model.buffers.append(S.BufferT(data=values.view(np.uint8)))
+            t.buffer = len(model.buffers) - 1
+        dense_t = S.TensorT(shape=np.asarray(t.shape, np.int32), type=t.type, buffer=0,
+                            name=(t.name or b"weight") + b"/densified", shapeSignature=t.shapeSignature)
+        sg.tensors.append(dense_t)
+        dense_ti = len(sg.tensors) - 1
+        for op in sg.operators:
+            op.inputs = np.asarray([dense_ti if int(i) == ti else int(i) for i in op.inputs], np.int32)
+        densify_ops.setdefault(si, []).append(S.OperatorT(
+            opcodeIndex=_opcode_index(model, S.BuiltinOperator.DENSIFY), inputs=np.asarray([ti], np.int32),
+            outputs=np.asarray([dense_ti], np.int32), builtinOptionsType=S.BuiltinOptions.DensifyOptions,
+            builtinOptions=S.DensifyOptionsT()))
+        stats["sparse_csr"] += 1
+    for si, ops in densify_ops.items():
+        model.subgraphs[si].operators = ops + list(model.subgraphs[si].operators)
+    if not model.buffers or model.buffers[0].data is not None and len(model.buffers[0].data):
+        raise ValueError("buffer 0 is not the empty sentinel")
+    return {"dense": stats["dense"], "sparse_csr": stats["sparse_csr"]}
+
+
+def read_weights(buf: bytes) -> dict[tuple[int, int], np.ndarray]:
+    """Every sparse tensor of a ``.tflite`` densified with numpy: ``(subgraph, tensor) -> array``.
+
+    Tensor indices are those of the dense file: :func:`sparsify` only appends tensors.
+    """
+    dtypes = _value_dtypes()
+    model = load_model(buf)
+    out = {}
+    for si, sg in enumerate(model.subgraphs):
+        for ti, t in enumerate(sg.tensors):
+            if t.sparsity is not None:
+                values = np.asarray(model.buffers[t.buffer].data).view(dtypes[t.type])
+                out[si, ti] = densify(t.shape, t.sparsity, values)
+    return out
+
+
+def dense_weights(buf: bytes) -> dict[tuple[int, int], np.ndarray]:
+    """Dense constant weights feeding :func:`consumers` slots: ``(subgraph, tensor) -> array``."""
+    dtypes = _value_dtypes()
+    model = load_model(buf)
+    out = {}
+    for si, ti in weight_tensors(model):
+        t = model.subgraphs[si].tensors[ti]
+        out[si, ti] = np.asarray(model.buffers[t.buffer].data).view(dtypes[t.type]).reshape(
+            [int(s) for s in t.shape]).copy()
+    return out
