@@ -102,8 +102,11 @@ def _summary(rd: RunDir, target: str, bundle: Path, log: list[dict]) -> None:
     lines = ["", f"edgeprune build: {target}"]
     lines += [f"  {r['stage']:<7} {r['seconds']:>7.1f} s" for r in log]
     if choice:
-        lines.append(f"  chose   {choice.get('key')}  accuracy {choice.get('accuracy')}  "
-                     f"size {choice.get('size_bytes', 0) / 1e6:.2f} MB")
+        prov = choice.get("provenance", {})
+        lines.append(f"  chose   {choice['key']} ({choice.get('reason', '')})")
+        lines.append(f"          accuracy {choice['accuracy']:.4f} ({prov.get('accuracy')}), size {choice['size_mb']:.2f} MB "
+                     f"({prov.get('size_mb')}), latency {choice['latency_ms']:.1f} ms ({prov.get('latency_ms')}), "
+                     f"peak RAM {choice['peak_ram_mb']:.0f} MB ({prov.get('peak_ram_mb')})")
     lines.append(f"  bundle  {bundle}")
     lines.append(f"  check it on the device: edgeprune verify {bundle}")
     print("\n".join(lines), file=sys.stderr, flush=True)

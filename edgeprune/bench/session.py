@@ -87,11 +87,18 @@ class Artifact:
 
 
 # ---------------------------------------------------------------- the subprocess
+# glibc adapts its mmap threshold to freed blocks, which made ONNX Runtime's peak RSS
+# for the same file vary by up to 30% between runs; a fixed threshold makes it repeat
+# to ~0.1%. Recorded in every row's memory_settings; use the same on the device.
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072"}
+
+
 def run_worker(job: Job, timeout: float) -> dict:
     """Measure in a fresh interpreter; a crash or hang becomes an ``error``, never an exception."""
     cmd = [sys.executable, "-m", "edgeprune.bench.worker"]
     try:
-        proc = subprocess.run(cmd, input=json.dumps(job.to_json()), capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, input=json.dumps(job.to_json()), capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, **MALLOC_ENV})
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:g} s"}
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
@@ -156,7 +163,7 @@ def make_row(a: Artifact, res: dict, mode: str, profile_threads: int, eval_name:
     row = _base_row(a, mode)
     row.update({"runtime": res.get("runtime"), "runtime_version": res.get("runtime_version"),
                 "threads": res.get("threads"), "threads_profile": profile_threads,
-                "memory_settings": res.get("memory_settings")})
+                "memory_settings": {**(res.get("memory_settings") or {}), **MALLOC_ENV}})
     facts = res["file"]
     row.update({k: facts[k] for k in ("sha256", "size_bytes", "gzip_bytes")})
     lat = res.get("latency_ms")
