@@ -1,0 +1,66 @@
+"""Render the tables of benchmarks/RESULTS.md from the JSON the benchmark scripts wrote.
+
+    python benchmarks/results.py > /tmp/tables.md
+
+RESULTS.md quotes these tables verbatim; the readings around them are prose.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+from _common import HERE
+
+
+def _load(name: str) -> dict | None:
+    p = HERE / f"{name}.json"
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def _stamp(d: dict) -> str:
+    m = d.get("machine") or d.get("host") or {}
+    return (f"`{d.get('command', '?')}` — {d.get('date') or d.get('created')} — "
+            f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores, Python {m.get('python', '?')}")
+
+
+def size(d: dict) -> str:
+    out = [f"Size ({_stamp(d)}). {d['note']}", "",
+           "| model | format | sparsity | dense MB | artifact MB | gzip MB | floor MB | artifact/floor | latency encoded/dense | load ms dense/encoded |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in d["rows"]:
+        out.append(f"| {r['model']} | {r['format']} | {r['sparsity']:.0%} | {r['dense_bytes'] / 1e6:.2f} | "
+                   f"{r['artifact_bytes'] / 1e6:.2f} | {r['gzip_bytes'] / 1e6:.2f} | {r['floor_bytes'] / 1e6:.2f} | "
+                   f"{r['ratio_to_floor']:.3f} | {r['latency_ratio']:.3f} | {r['load_ms_dense']:.0f} / {r['load_ms_encoded']:.0f} |")
+    return "\n".join(out)
+
+
+def pipeline(d: dict) -> str:
+    out = [f"Pipeline ({_stamp(d)}), target {d['target']}, exit code {d['exit_code']}:", "",
+           "| stage | seconds | peak RSS MB |", "|---|---|---|"]
+    out += [f"| {s['stage']} | {s['seconds']:.1f} | {s['peak_rss_mb']:.0f} |" for s in d["stages"]]
+    out.append(f"| **total** | **{d['build_seconds']:.1f}** | |")
+    t = d["training_seconds"]
+    out += ["", f"Dense training {t['dense']:.0f} s, fine-tuning {t['fine_tune']:.0f} s ({d['candidates']} candidates). "
+            f"Share of wall time outside training: {d['share_outside_fine_tuning']:.0%}; "
+            f"export + bench + select + ship: {d['share_export_bench_select_ship']:.0%}."]
+    return "\n".join(out)
+
+
+def with_markdown(d: dict, title: str) -> str:
+    return f"{title} ({_stamp(d)}):\n\n{d['markdown']}"
+
+
+def main() -> int:
+    parts = []
+    for name, render in (("size", size), ("pipeline", pipeline),
+                         ("latency", lambda d: with_markdown(d, "Latency")),
+                         ("quality-quick", lambda d: with_markdown(d, "Quality, --quick")),
+                         ("quality", lambda d: with_markdown(d, "Quality"))):
+        d = _load(name)
+        parts.append(f"### {name}\n\n" + (render(d) if d else f"(no {name}.json yet: run benchmarks/{name.split('-')[0]}.py)"))
+    print("\n\n".join(parts))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
