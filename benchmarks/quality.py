@@ -161,6 +161,8 @@ def summarise(runs: list[dict], signals: list[str]) -> list[dict]:
             base = [v["drop_pp"]["mean"] for k, v in entry["methods"].items() if not k.startswith("mm-")]
             if mm and base:
                 best_base, best_mm = min(base), min(mm)
+                entry["best_baseline"] = min((v["drop_pp"]["mean"], k) for k, v in entry["methods"].items()
+                                             if not k.startswith("mm-"))[1]
                 entry["best_baseline_drop_pp"] = best_base
                 entry["best_mm_drop_pp"] = best_mm
                 entry["relative_drop_reduction"] = ((best_base - best_mm) / best_base) if best_base > 1e-9 else None
@@ -177,8 +179,12 @@ def render(table: list[dict]) -> str:
                          f"{m['one_shot_drop_pp']['mean']:.2f} ± {m['one_shot_drop_pp']['std']:.2f} |")
         if "relative_drop_reduction" in e:
             rel = e["relative_drop_reduction"]
-            lines.append(f"| {e['model']} | {e['band']:.0%} | **M&M vs best baseline** | | "
-                         + (f"{rel:+.0%} less drop" if rel is not None else "n/a (best baseline lost nothing)") + " | |")
+            if rel is None:
+                verdict = f"tie at {e['best_mm_drop_pp']:.2f} pp" if e["best_mm_drop_pp"] <= 1e-9 else \
+                    f"{e['best_baseline']} lost nothing; M&M {e['best_mm_drop_pp']:.2f} pp"
+            else:
+                verdict = f"{abs(rel):.0%} {'less' if rel >= 0 else 'more'} drop than {e['best_baseline']}"
+            lines.append(f"| {e['model']} | {e['band']:.0%} | **M&M vs best baseline** | | {verdict} | |")
     return "\n".join(lines)
 
 

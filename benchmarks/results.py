@@ -50,12 +50,21 @@ def with_markdown(d: dict, title: str) -> str:
     return f"{title} ({_stamp(d)}):\n\n{d['markdown']}"
 
 
+def quality(d: dict, title: str) -> str:
+    from quality import render, summarise
+
+    cfg = d["config"]
+    runs = d["runs"]
+    return (f"{title} ({_stamp(d)}; {cfg['models']}, {cfg['seeds']} seed(s), signals {cfg['signals']}, "
+            f"fine-tuning <= {cfg['epochs']} epochs, {d['seconds']:.0f} s):\n\n{render(summarise(runs, cfg['signals']))}")
+
+
 def main() -> int:
     parts = []
     for name, render in (("size", size), ("pipeline", pipeline),
                          ("latency", lambda d: with_markdown(d, "Latency")),
-                         ("quality-quick", lambda d: with_markdown(d, "Quality, --quick")),
-                         ("quality", lambda d: with_markdown(d, "Quality"))):
+                         ("quality-quick", lambda d: quality(d, "Quality, --quick")),
+                         ("quality", lambda d: quality(d, "Quality"))):
         d = _load(name)
         parts.append(f"### {name}\n\n" + (render(d) if d else f"(no {name}.json yet: run benchmarks/{name.split('-')[0]}.py)"))
     print("\n\n".join(parts))

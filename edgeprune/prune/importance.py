@@ -8,10 +8,12 @@ function here.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+import contextlib
+from typing import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .layers import Layer
 
@@ -88,9 +90,37 @@ def snip(model: nn.Module, layers: list[Layer], calib: Batches) -> dict[str, tor
     return {k: (p.detach() * g[k]).abs() for k, p in _params(model, layers).items()}
 
 
+def _hardsigmoid(x, inplace: bool = False):
+    return F.relu6(x + 3.0) / 6.0
+
+
+def _hardswish(x, inplace: bool = False):
+    return x * F.relu6(x + 3.0) / 6.0
+
+
+@contextlib.contextmanager
+def double_backward_safe() -> Iterator[None]:
+    """Ops with a second derivative: math attention instead of the fused CPU kernel,
+    and hardsigmoid/hardswish written with relu6 (same values, twice differentiable)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    saved = F.hardsigmoid, F.hardswish
+    F.hardsigmoid, F.hardswish = _hardsigmoid, _hardswish
+    try:
+        with sdpa_kernel(SDPBackend.MATH):
+            yield
+    finally:
+        F.hardsigmoid, F.hardswish = saved
+
+
 @register("grasp")
 def grasp(model: nn.Module, layers: list[Layer], calib: Batches) -> dict[str, torch.Tensor]:
     """GraSP: -w * (H g), Hessian-gradient product by double back-prop; keep the highest."""
+    with double_backward_safe():
+        return _grasp(model, layers, calib)
+
+
+def _grasp(model: nn.Module, layers: list[Layer], calib: Batches) -> dict[str, torch.Tensor]:
     params = _params(model, layers)
     plist = list(params.values())
     g, _ = gradients(model, layers, calib)

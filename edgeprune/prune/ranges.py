@@ -90,10 +90,11 @@ def apply_rules(layer: Layer, raw: tuple[float, float]) -> tuple[tuple[float, fl
     return raw, "baselines", applied
 
 
-def derive_ranges(layers: list[Layer], baseline_scores: dict[str, dict], targets=GLOBAL_TARGETS) -> list[LayerRange]:
+def derive_ranges(layers: list[Layer], baseline_scores: dict[str, dict], targets=GLOBAL_TARGETS,
+                  baselines: tuple[str, ...] = BASELINES) -> list[LayerRange]:
     """``baseline_scores``: criterion -> {layer name: score tensor} for mag, snip, grasp."""
     observed: dict[str, dict[str, float]] = {l.name: {} for l in layers if l.prunable}
-    for crit in BASELINES:
+    for crit in baselines:
         for t in targets:
             for name, s in global_layer_sparsity(baseline_scores[crit], t).items():
                 observed[name][f"{crit}@{int(round(t * 100))}"] = s

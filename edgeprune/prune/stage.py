@@ -132,12 +132,18 @@ def phase1_ranges(model: torch.nn.Module, layers: list[Layer], calib, rd: RunDir
         if doc.get("dense_sha256") == dense_sha:
             return [LayerRange.from_json(d) for d in doc["layers"]]
     t0 = time.perf_counter()
-    scores = {}
+    scores, skipped = {}, {}
     for crit in _progress(BASELINES, desc="phase 1: MAG/SNIP/GraSP"):
-        scores[crit] = importance.score(crit, model, prunable(layers), calib)
-    ranges = derive_ranges(layers, scores)
+        try:
+            scores[crit] = importance.score(crit, model, prunable(layers), calib)
+        except RuntimeError as e:  # an op of this model has no double backward (GraSP)
+            if "not implemented" not in str(e) or crit != "grasp":
+                raise
+            skipped[crit] = str(e).splitlines()[0]
+            _log(f"phase 1: {crit} skipped ({skipped[crit]}); ranges come from the other baselines")
+    ranges = derive_ranges(layers, scores, baselines=tuple(scores))
     write_json(rd.ranges_json, {
-        "dense_sha256": dense_sha, "baselines": list(BASELINES), "global_targets": [0.7, 0.8, 0.9],
+        "dense_sha256": dense_sha, "baselines": list(scores), "skipped": skipped, "global_targets": [0.7, 0.8, 0.9],
         "seconds": round(time.perf_counter() - t0, 2),
         "rules": "norm -> [0,0]; patch_embed -> [0.15,0.30]; < 10,000 params -> clamp to [0,0.10]; clamp [0,0.98]; first match wins",
         "layers": [r.to_json() for r in ranges],
