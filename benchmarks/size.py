@@ -41,18 +41,12 @@ NOTE = ("random-init timm models at 32x32, 10 classes, BatchNorm statistics rand
 def make_model(name: str, seed: int = 0):
     import torch
 
-    from edgeprune.models import create_model, resolve_spec
+    from edgeprune.models import create_model, randomise_constants, resolve_spec
 
     torch.manual_seed(seed)
     spec = resolve_spec(name, 10, 32)
     model = create_model(spec).eval()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0, 0.1)
-                m.running_mean.normal_(0, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
+    randomise_constants(model, seed)
     return spec, model
 
 

@@ -178,3 +178,25 @@ def build(spec: ModelSpec, weights: str | Path | None = None):
     if weights is not None:
         load_weights(model, read_state_dict(weights), source=str(weights))
     return model.eval()
+
+
+def randomise_constants(model, seed: int = 0) -> None:
+    """Give every constant-valued parameter/buffer random values, in place.
+
+    timm zero-initialises the last norm of each residual block; exporters then fold
+    those branches away, so a random-init model is not the network a trained one
+    would be. Benchmarks and tests of export size/latency call this first.
+    Norm scales and running variances stay positive.
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in list(model.named_parameters()) + list(model.named_buffers()):
+            if not t.is_floating_point() or t.numel() < 2 or bool((t != t.flatten()[0]).any()):
+                continue
+            leaf = name.rsplit(".", 1)[-1]
+            if leaf in ("running_var", "weight") and t.dim() == 1:
+                t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
+            else:
+                t.copy_(torch.randn(t.shape, generator=gen) * (0.1 if t.dim() == 1 else 0.02))

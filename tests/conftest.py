@@ -19,7 +19,7 @@ def make_fake_run(root: Path, model: str = "test_resnet", sparsities=(0.5, 0.9),
 
     from edgeprune import __version__
     from edgeprune.data import load_dataset
-    from edgeprune.models import build, resolve_spec
+    from edgeprune.models import build, randomise_constants, resolve_spec
     from edgeprune.runio import RunDir, sha256_file, write_json
 
     torch.manual_seed(seed)
@@ -27,6 +27,7 @@ def make_fake_run(root: Path, model: str = "test_resnet", sparsities=(0.5, 0.9),
     data = load_dataset("digits")
     spec = resolve_spec(model, data.num_classes, 32)
     net = build(spec)
+    randomise_constants(net, seed)  # else exporters fold zero-init residual branches away
     sd = {k: v.contiguous() for k, v in net.state_dict().items()}
     rd.dense_dir.mkdir(parents=True, exist_ok=True)
     save_file(sd, str(rd.dense_weights))

@@ -12,19 +12,8 @@ from torch import nn  # noqa: E402
 
 from edgeprune.export import ParityInputs, Source, export_model, export_source, sparse_onnx, sparse_tflite  # noqa: E402
 from edgeprune.export.prepare import fold_mask_keys, strip_masks  # noqa: E402
-from edgeprune.models import ModelSpec, create_model, resolve_spec  # noqa: E402
+from edgeprune.models import ModelSpec, create_model, randomise_constants, resolve_spec  # noqa: E402
 from edgeprune.runio import read_json  # noqa: E402
-
-
-def randomize_bn(model: nn.Module) -> None:
-    """timm zero-initialises some BN gammas; folded into convs they would zero whole layers."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0, 0.1)
-                m.running_mean.normal_(0, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
 
 
 def random_masks(model: nn.Module, sparsity: float, seed: int = 0) -> None:
@@ -79,7 +68,7 @@ def test_cnn_at_90_percent_is_within_1_4x_of_the_floor(tmp_path):
 
     torch.manual_seed(0)
     model = create_model(resolve_spec("test_resnet", 10, 32)).eval()
-    randomize_bn(model)
+    randomise_constants(model)
     random_masks(model, 0.9)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "cnn90.safetensors"))
     rec = export_model("test_resnet", tmp_path / "cnn90.safetensors", [1, 3, 32, 32], tmp_path / "out")

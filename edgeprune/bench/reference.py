@@ -83,22 +83,6 @@ def _export_tflite(model, sample, path: Path) -> None:
 EXPORTERS: dict[str, Callable] = {"onnx": _export_onnx, "tflite": _export_tflite}
 
 
-def _randomise_constants(model) -> None:
-    """Give every constant-valued parameter/buffer random values (no foldable branches)."""
-    import torch
-
-    gen = torch.Generator().manual_seed(SEED)
-    with torch.no_grad():
-        for name, t in list(model.named_parameters()) + list(model.named_buffers()):
-            if not t.is_floating_point() or t.numel() < 2 or bool((t != t.flatten()[0]).any()):
-                continue
-            leaf = name.rsplit(".", 1)[-1]
-            if leaf in ("running_var", "weight") and t.dim() == 1:  # norm scales/variances stay positive
-                t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
-            else:
-                t.copy_(torch.randn(t.shape, generator=gen) * (0.1 if t.dim() == 1 else 0.02))
-
-
 def _random_model(cal: Calibration):
     try:
         import torch
@@ -112,7 +96,9 @@ def _random_model(cal: Calibration):
 
     torch.manual_seed(SEED)
     model = create_model(resolve_spec(cal.model, cal.num_classes, cal.input_size)).eval()
-    _randomise_constants(model)
+    from ..models import randomise_constants
+
+    randomise_constants(model, SEED)
     return model, torch.randn(1, 3, cal.input_size, cal.input_size, generator=torch.Generator().manual_seed(SEED))
 
 
