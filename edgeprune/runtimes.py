@@ -38,8 +38,7 @@ class Runner:
         return b if isinstance(b, int) and b > 0 else 0  # 0 = dynamic
 
     def to_layout(self, x_nchw: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x_nchw, dtype=np.float32)
-        return np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if self.layout == "NHWC" else x
+        return to_layout(x_nchw, self.layout)
 
     def run(self, x_nchw: np.ndarray) -> np.ndarray:
         """Logits for ``x_nchw`` (any batch size; split to the artifact's batch)."""
@@ -61,6 +60,18 @@ class Runner:
     def example_input(self, seed: int = 0) -> np.ndarray:
         shape = [d if isinstance(d, int) and d > 0 else 1 for d in self.input_shape]
         return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def to_layout(x_nchw: np.ndarray, layout: str) -> np.ndarray:
+    """NCHW float32 batch -> the artifact's layout (NCHW or NHWC), contiguous."""
+    x = np.asarray(x_nchw, dtype=np.float32)
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1) if layout == "NHWC" else x)
+
+
+def to_nchw(x: np.ndarray, layout: str) -> np.ndarray:
+    """Inverse of :func:`to_layout`."""
+    x = np.asarray(x, dtype=np.float32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2) if layout == "NHWC" else x)
 
 
 def _infer_layout(shape: list[int]) -> str:

@@ -11,7 +11,8 @@ import numpy as np
 from .. import __version__
 from ..runio import gzip_size, sha256_file, write_json
 from ..runtimes import open_runner
-from .evalset import EvalResult, run_eval, subset, to_layout
+from ..runtimes import to_layout
+from .evalset import EvalResult, run_eval, subset
 from .inputs import ShipInputs
 from .manifest import EVAL_FILE, MANIFEST, README, REPORT, SCHEMA, file_entries, tolerance_doc
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..runtimes import open_runner
+from ..runtimes import open_runner, to_nchw
 
 EVAL_MAX_SAMPLES = 1000
 EVAL_MAX_BYTES = 32 * 2**20  # keep the bundle small enough to copy to a device
@@ -33,14 +33,6 @@ def subset(n: int, sample_bytes: int) -> np.ndarray:
     """Indices kept from an ``n``-image test set: all, or an evenly spread subset under the caps."""
     keep = min(n, EVAL_MAX_SAMPLES, max(1, EVAL_MAX_BYTES // max(sample_bytes, 1)))
     return np.arange(n) if keep == n else np.unique(np.linspace(0, n - 1, keep).round().astype(np.int64))
-
-
-def to_layout(x_nchw: np.ndarray, layout: str) -> np.ndarray:
-    return np.ascontiguousarray(x_nchw.transpose(0, 2, 3, 1) if layout == "NHWC" else x_nchw, dtype=np.float32)
-
-
-def to_nchw(x: np.ndarray, layout: str) -> np.ndarray:
-    return np.ascontiguousarray(x.transpose(0, 3, 1, 2) if layout == "NHWC" else x, dtype=np.float32)
 
 
 def load_eval(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
