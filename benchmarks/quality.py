@@ -9,14 +9,21 @@ and fine-tuned with the same recipe, budget and splits. Reports test-accuracy
 drop vs dense, mean +- std over seeds, one-shot (before fine-tuning) and
 fine-tuned, and the relative reduction of drop vs the best baseline.
 
-    python benchmarks/quality.py              # resnet18 + deit_tiny, 3 seeds
-    python benchmarks/quality.py --quick      # resnet18, 1 seed, product signal, 2 epochs
-    python benchmarks/quality.py --model vgg11_bn --data /data/cifar-10-batches-py
+    python benchmarks/quality.py              # resnet18 + deit_tiny, 3 seeds, 3 signals
+    python benchmarks/quality.py --quick      # resnet18, 1 seed, product signal
+    python benchmarks/quality.py --model vgg11_bn --data /data/cifar-10-batches-py --epochs 12
+
+The default fits the 60-minute budget of this 2-core CPU machine: every method
+gets the same fine-tuning budget of 2 epochs (early stopping on validation), and
+deit_tiny runs at 32x32 with patch 8 (16 tokens; patch 4 costs 4x the time).
+Everything is cached under --cache: a killed run resumes where it stopped.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+from collections import Counter
 import sys
 import time
 from pathlib import Path
@@ -26,6 +33,8 @@ from _common import HERE, header, save
 BANDS = (0.70, 0.80, 0.90, 0.95)
 HALF_WIDTH = 0.05
 BASELINES = ("global-mag", "global-snip", "global-grasp", "uniform-mag", "random")
+# (timm name, model_args) of the default run; deit at patch 8 keeps it inside the time budget
+DEFAULT_MODELS = (("resnet18", {}), ("deit_tiny_patch16_224", {"patch_size": 8}))
 
 
 def baseline_plan(method: str, scores: dict, layers, sparsity: float) -> dict[str, float]:
@@ -48,8 +57,8 @@ def baseline_scores(method: str, model, layers, calib, seed: int) -> dict:
     return importance.score(crit, model, layers, calib)
 
 
-def prune_and_tune(spec, dense_path, scores, plan, layers, data, recipe) -> tuple[float, float, float]:
-    """(achieved global sparsity, one-shot test acc, fine-tuned test acc)."""
+def prune_and_tune(spec, dense_path, scores, plan, layers, data, recipe) -> dict:
+    """Achieved global sparsity, one-shot and fine-tuned test accuracy of one baseline."""
     from edgeprune.models import build
     from edgeprune.prune.masks import build_masks, global_sparsity, measured_sparsity
     from edgeprune.train import MaskHold, accuracy, fit
@@ -61,10 +70,29 @@ def prune_and_tune(spec, dense_path, scores, plan, layers, data, recipe) -> tupl
     one_shot = accuracy(model, x_te, data.y_test)
     fit(model, data, recipe, masks=masks)
     achieved = global_sparsity(measured_sparsity(model.state_dict(), plan), layers)
-    return achieved, one_shot, accuracy(model, x_te, data.y_test)
+    return {"sparsity": achieved, "one_shot_test_accuracy": one_shot, "test_accuracy": accuracy(model, x_te, data.y_test)}
 
 
-def run_one(model_name: str, data_spec: str, seed: int, signals: list[str], epochs: int, cache: Path) -> dict:
+def cached(path: Path, key: str, compute) -> dict:
+    """``compute()`` once per key: a killed benchmark keeps every finished baseline."""
+    from edgeprune.runio import read_json, write_json
+
+    if path.exists():
+        doc = read_json(path)
+        if doc.get("key") == key:
+            return doc["result"]
+    result = compute()
+    write_json(path, {"key": key, "result": result})
+    return result
+
+
+def run_dir_name(model_name: str, model_args: dict, data_spec: str, seed: int, epochs: int) -> str:
+    args = "".join(f"-{k}{v}" for k, v in sorted(model_args.items()))
+    return f"{model_name}{args}-{Path(data_spec).name}-s{seed}-e{epochs}"
+
+
+def run_one(model_name: str, model_args: dict, data_spec: str, seed: int, signals: list[str], epochs: int,
+            cache: Path) -> dict:
     from edgeprune.data import load_dataset
     from edgeprune.models import ModelSpec, build
     from edgeprune.prune import PruneConfig, run_prune
@@ -72,11 +100,12 @@ def run_one(model_name: str, data_spec: str, seed: int, signals: list[str], epoc
     from edgeprune.prune.masks import build_masks
     from edgeprune.prune.recipes import finetune_recipe
     from edgeprune.prune.stage import _calibration
-    from edgeprune.runio import RunDir, read_json
+    from edgeprune.runio import RunDir, read_json, sha256_json
     from edgeprune.train import MaskHold, accuracy
 
-    out = cache / f"{model_name}-{Path(data_spec).name}-s{seed}-e{epochs}"
-    cfg = PruneConfig(model=model_name, data=data_spec, signals=signals, seed=seed, finetune_epochs=epochs)
+    out = cache / run_dir_name(model_name, model_args, data_spec, seed, epochs)
+    cfg = PruneConfig(model=model_name, model_args=model_args, data=data_spec, signals=signals, seed=seed,
+                      finetune_epochs=epochs)
     t0 = time.perf_counter()
     res = run_prune(cfg, out)  # resumable: a re-run of the benchmark reuses finished candidates
     rd = RunDir(out)
@@ -119,13 +148,15 @@ def run_one(model_name: str, data_spec: str, seed: int, signals: list[str], epoc
                "mix_and_match": {s: c for s, c in best_by_signal.items()}, "baselines": {}}
         for b in BASELINES:
             plan = baseline_plan(b, base_scores[b], layers, target)
-            achieved, one_shot, tuned = prune_and_tune(spec, rd.dense_weights, base_scores[b], plan, layers, data, recipe)
-            row["baselines"][b] = {"sparsity": achieved, "one_shot_test_accuracy": one_shot, "test_accuracy": tuned}
+            key = sha256_json({"dense": run["dense"]["sha256"], "method": b, "plan": plan, "recipe": recipe.to_json(),
+                               "calib": cfg.calib_size})
+            row["baselines"][b] = cached(out / "baselines" / f"{b}-{band:.2f}.json", key, lambda: prune_and_tune(
+                spec, rd.dense_weights, base_scores[b], plan, layers, data, recipe))
         bands.append(row)
         print(f"  {model_name} seed {seed} band {band:.0%}: target {target:.3f} "
               + " ".join(f"{b}={v['test_accuracy']:.3f}" for b, v in row["baselines"].items())
               + " | " + " ".join(f"mm-{s}={c['test_accuracy']:.3f}" for s, c in best_by_signal.items()), file=sys.stderr)
-    return {"model": model_name, "seed": seed, "dense_test_accuracy": dense_acc, "candidates": mm, "bands": bands,
+    return {"model": model_name, "model_args": model_args, "seed": seed, "dense_test_accuracy": dense_acc, "candidates": mm, "bands": bands,
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
@@ -143,10 +174,12 @@ def summarise(runs: list[dict], signals: list[str]) -> list[dict]:
             methods: dict[str, dict[str, list[float]]] = {}
 
             def add(name, dense, rec):
-                m = methods.setdefault(name, {"drop": [], "one_shot_drop": [], "sparsity": []})
+                m = methods.setdefault(name, {"drop": [], "one_shot_drop": [], "sparsity": [], "strategies": []})
                 m["drop"].append(100 * (dense - rec["test_accuracy"]))
                 m["one_shot_drop"].append(100 * (dense - rec["one_shot_test_accuracy"]))
                 m["sparsity"].append(rec["sparsity"])
+                if "strategy" in rec:
+                    m["strategies"].append(rec["strategy"])
 
             for r in rs:
                 row = r["bands"][i]
@@ -157,6 +190,8 @@ def summarise(runs: list[dict], signals: list[str]) -> list[dict]:
             for name, m in methods.items():
                 entry["methods"][name] = {"drop_pp": _ms(m["drop"]), "one_shot_drop_pp": _ms(m["one_shot_drop"]),
                                           "sparsity": _ms(m["sparsity"])}
+                if m["strategies"]:  # which strategy won the band, per seed
+                    entry["methods"][name]["strategies"] = dict(Counter(m["strategies"]).most_common())
             mm = [v["drop_pp"]["mean"] for k, v in entry["methods"].items() if k.startswith("mm-")]
             base = [v["drop_pp"]["mean"] for k, v in entry["methods"].items() if not k.startswith("mm-")]
             if mm and base:
@@ -174,6 +209,8 @@ def render(table: list[dict]) -> str:
     lines = ["| model | band | method | sparsity | drop after fine-tune (pp) | one-shot drop (pp) |", "|---|---|---|---|---|---|"]
     for e in table:
         for name, m in sorted(e["methods"].items()):
+            if m.get("strategies"):
+                name += " (" + ", ".join(k + (f" x{n}" if n > 1 else "") for k, n in m["strategies"].items()) + ")"
             lines.append(f"| {e['model']} | {e['band']:.0%} | {name} | {m['sparsity']['mean']:.1%} | "
                          f"{m['drop_pp']['mean']:.2f} ± {m['drop_pp']['std']:.2f} | "
                          f"{m['one_shot_drop_pp']['mean']:.2f} ± {m['one_shot_drop_pp']['std']:.2f} |")
@@ -188,28 +225,73 @@ def render(table: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def front(runs: list[dict]) -> list[dict]:
+    """Every Mix-and-Match candidate (signal x strategy) per model, mean +- std over seeds, and
+    whether it is on the Pareto front of (higher sparsity, lower fine-tuned drop)."""
+    rows = []
+    for model in sorted({r["model"] for r in runs}):
+        groups: dict[str, list[tuple[float, dict]]] = {}
+        for r in (r for r in runs if r["model"] == model):
+            for c in r["candidates"]:
+                groups.setdefault(c["id"], []).append((r["dense_test_accuracy"], c))
+        mine = []
+        for cid, recs in groups.items():
+            mine.append({"model": model, "id": cid, "signal": recs[0][1]["signal"], "strategy": recs[0][1]["strategy"],
+                         "sparsity": _ms([c["sparsity"] for _, c in recs]),
+                         "drop_pp": _ms([100 * (d - c["test_accuracy"]) for d, c in recs]),
+                         "one_shot_drop_pp": _ms([100 * (d - c["one_shot_test_accuracy"]) for d, c in recs])})
+        for row in mine:
+            s, d = row["sparsity"]["mean"], row["drop_pp"]["mean"]
+            row["pareto"] = not any(o["sparsity"]["mean"] >= s and o["drop_pp"]["mean"] <= d and
+                                    (o["sparsity"]["mean"] > s or o["drop_pp"]["mean"] < d) for o in mine)
+        rows += sorted(mine, key=lambda r: (r["sparsity"]["mean"], r["id"]))
+    return rows
+
+
+def render_front(rows: list[dict]) -> str:
+    lines = ["| model | candidate | sparsity | drop after fine-tune (pp) | one-shot drop (pp) | Pareto |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['id']} | {r['sparsity']['mean']:.1%} | "
+                     f"{r['drop_pp']['mean']:.2f} ± {r['drop_pp']['std']:.2f} | "
+                     f"{r['one_shot_drop_pp']['mean']:.2f} ± {r['one_shot_drop_pp']['std']:.2f} | "
+                     f"{'yes' if r['pareto'] else ''} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", action="append", help="timm model (repeatable); default resnet18 and deit_tiny_patch16_224")
+    p.add_argument("--model", action="append",
+                   help="timm model (repeatable); default resnet18 and deit_tiny_patch16_224 (patch 8)")
+    p.add_argument("--model-args", default="{}", help='JSON kwargs for every --model, e.g. \'{"patch_size": 4}\'')
     p.add_argument("--data", default="digits")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--signals", default="magnitude,gradient,product")
-    p.add_argument("--epochs", type=int, default=6, help="max fine-tuning epochs (early stopping on val, patience 3)")
-    p.add_argument("--quick", action="store_true", help="resnet18, 1 seed, product signal, 2 epochs")
+    p.add_argument("--epochs", type=int, default=2, help="max fine-tuning epochs, the same for every method "
+                   "(early stopping on val, patience 3)")
+    p.add_argument("--quick", action="store_true", help="resnet18, 1 seed, product signal")
     p.add_argument("--cache", default=str(HERE / ".cache" / "quality"))
     p.add_argument("--name", default="quality", help="output name: benchmarks/<name>.json")
     args = p.parse_args(argv)
-    models = args.model or ["resnet18", "deit_tiny_patch16_224"]
+    try:
+        model_args = json.loads(args.model_args)
+        assert isinstance(model_args, dict)
+    except (ValueError, AssertionError):
+        p.error(f"--model-args must be a JSON object, got {args.model_args!r}")
+    models = [(m, model_args) for m in args.model] if args.model else list(DEFAULT_MODELS)
     signals = args.signals.split(",")
     seeds, epochs = args.seeds, args.epochs
     if args.quick:
-        models, seeds, signals, epochs = (args.model or ["resnet18"]), 1, ["product"], 2
+        models, seeds, signals = models if args.model else models[:1], 1, ["product"]
     t0 = time.perf_counter()
-    runs = [run_one(m, args.data, s, signals, epochs, Path(args.cache)) for m in models for s in range(seeds)]
+    # seed-major: every model's first seed comes first, so an interrupted run already covers all models
+    runs = [run_one(m, a, args.data, s, signals, epochs, Path(args.cache)) for s in range(seeds) for m, a in models]
     table = summarise(runs, signals)
-    doc = {**header(sys.argv), "config": {"models": models, "data": args.data, "seeds": seeds, "signals": signals,
+    doc = {**header(sys.argv), "config": {"models": [{"name": m, "model_args": a} for m, a in models],
+           "data": args.data, "seeds": seeds, "signals": signals,
            "epochs": epochs, "bands": BANDS, "band_half_width": HALF_WIDTH, "baselines": BASELINES},
-           "seconds": round(time.perf_counter() - t0, 1), "table": table, "runs": runs, "markdown": render(table)}
+           "seconds": round(time.perf_counter() - t0, 1), "table": table, "front": front(runs), "runs": runs,
+           "markdown": render(table)}
     path = save(args.name, doc)
     print(render(table))
     print(f"\nwrote {path} in {doc['seconds']:.0f} s")

@@ -51,12 +51,16 @@ def with_markdown(d: dict, title: str) -> str:
 
 
 def quality(d: dict, title: str) -> str:
-    from quality import render, summarise
+    from quality import front, render, render_front, summarise
 
     cfg = d["config"]
     runs = d["runs"]
-    return (f"{title} ({_stamp(d)}; {cfg['models']}, {cfg['seeds']} seed(s), signals {cfg['signals']}, "
-            f"fine-tuning <= {cfg['epochs']} epochs, {d['seconds']:.0f} s):\n\n{render(summarise(runs, cfg['signals']))}")
+    models = ", ".join(m if isinstance(m, str) else m["name"] + "".join(f" {k}={v}" for k, v in m["model_args"].items())
+                       for m in cfg["models"])
+    return (f"{title} ({_stamp(d)}; {models}; {cfg['seeds']} seed(s), signals {', '.join(cfg['signals'])}, "
+            f"fine-tuning <= {cfg['epochs']} epochs, {d['seconds']:.0f} s):\n\n{render(summarise(runs, cfg['signals']))}"
+            f"\n\nThe whole Mix-and-Match front (every signal x strategy, mean ± std over seeds):\n\n"
+            f"{render_front(front(runs))}")
 
 
 def main() -> int:
