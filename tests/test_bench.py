@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.runio import RunDir, read_json, sha256_file, write_json
 from edgeprune.targets import load_target
 
-FAST = BenchSettings(rounds=2, min_runs=20, target_seconds=0.2, warmup_seconds=0.05, timeout_seconds=300)
+FAST = BenchSettings(rounds=2, max_rounds=2, min_runs=20, target_seconds=0.2, warmup_seconds=0.05, timeout_seconds=300)
 QUIET = dict(log=lambda s: None, echo=False)
 REPO = Path(__file__).resolve().parents[1]
 
@@ -174,6 +175,70 @@ def test_rounds_combine_to_a_robust_median():
     assert FAST.job(Path("a.onnx"), 1).min_runs * FAST.rounds >= FAST.min_runs
 
 
+def test_a_median_is_stable_only_when_a_majority_of_rounds_agree():
+    from edgeprune.bench.session import latency_is_stable
+
+    assert latency_is_stable([0.545, 0.542, 0.558], agree=3, within=0.075)
+    assert not latency_is_stable([0.489, 1.132, 0.624], agree=3, within=0.075)  # a burst spoiled a round
+    assert not latency_is_stable([0.50, 0.51], agree=3, within=0.075)  # too few rounds to call it
+    # a majority of agreeing rounds outvotes two bursts
+    assert latency_is_stable([0.50, 0.51, 1.1, 0.52, 0.95], agree=3, within=0.075)
+    assert not latency_is_stable([0.50, 0.51, 1.1, 0.95, 1.3, 0.52], agree=3, within=0.075)
+    assert not latency_is_stable([], agree=3, within=0.075)
+
+
+def test_extra_rounds_go_only_to_artifacts_whose_rounds_disagree():
+    from edgeprune.bench.session import rounds_todo
+
+    s = BenchSettings(rounds=3, max_rounds=5, agree=3, stable_within=0.05)
+    medians = [[1.0, 1.01, 0.99], [1.0, 2.0, 1.4], [], [1.0]]  # stable, bursty, not measurable, first rounds
+    assert rounds_todo(1, medians, s) == [0, 1, 3] and rounds_todo(2, medians, s) == [0, 1, 3]
+    assert rounds_todo(3, medians, s) == [1, 3]
+    assert rounds_todo(5, medians, s) == []  # max_rounds reached
+
+
+def test_session_adds_rounds_until_max_when_rounds_never_agree(art_run, tmp_path):
+    noisy = BenchSettings(rounds=1, max_rounds=3, extra_time=100, agree=3, stable_within=0.0, min_runs=5,
+                          target_seconds=0.05, warmup_seconds=0.02, timeout_seconds=300)  # within 0%: never stable
+    rd = RunDir(art_run)
+
+    def rounds(settings: BenchSettings) -> dict:
+        out = bench_files([rd.artifact("dense", "onnx")], "raspberry-pi-4", on_device=True, out=tmp_path / "b.json",
+                          settings=settings, **QUIET)
+        return read_json(out)["rows"][0]
+
+    row = rounds(noisy)
+    assert len(row["latency_ms"]["round_medians"]) == 3 and row["latency_ms"]["stable"] is False
+    assert "a noisy figure" in row["methods"]["latency"]
+    # extra rounds get a time budget relative to the fixed rounds: with none, one extra round at most
+    assert len(rounds(replace(noisy, extra_time=0))["latency_ms"]["round_medians"]) == 2
+
+
+def test_paired_timing_cancels_drift_of_the_machine():
+    """The host slows down 3x half-way through: absolute times move, the paired ratio does not."""
+    import time
+
+    from edgeprune.bench.measure import time_paired
+
+    start = time.perf_counter()
+
+    def slow() -> float:  # 1x for the first 0.15 s, then 3x
+        return 1.0 if time.perf_counter() - start < 0.15 else 3.0
+
+    res = time_paired(lambda: time.sleep(0.002 * slow()), lambda: time.sleep(0.001 * slow()), blocks=6,
+                      block_seconds=0.025, max_seconds=10)
+    assert len(res["ratios"]) == 6 and max(res["artifact_ms"]) > 2 * min(res["artifact_ms"])
+    assert res["ratio"] == pytest.approx(2.0, rel=0.25)
+
+
+def test_estimate_uses_the_paired_ratio_when_there_is_one():
+    entry = {"scale": 10.0, "error_band": 0.4, "device_reference_ms": 50.0}
+    host = {"median": 1.0, "p90": 2.0, "min": 0.5, "runs": 30}
+    assert estimate_latency(host, entry)["median"] == pytest.approx(10.0)  # session scale
+    paired = estimate_latency(dict(host, paired_ratio=0.1, paired_ratios=[0.1]), entry)
+    assert paired["median"] == pytest.approx(5.0) and paired["p90"] == pytest.approx(10.0)
+
+
 def test_time_box_stops_slow_models_before_min_runs():
     import time
 
@@ -215,7 +280,7 @@ def test_bench_run_host_estimate_scales_by_reference(run_copy, ref_cache, tiny_p
     assert {k for k in ("machine", "cpu", "cores")} <= set(doc["host"])
     ref = doc["reference"]["onnx"]
     assert ref["scale"] == pytest.approx(5.0 / ref["host_latency_ms"])
-    assert len(ref["host_latency_runs_ms"]) == FAST.rounds + 1  # each round and the end of the session
+    assert len(ref["host_latency_runs_ms"]) == 2  # the start and the end of the session
     assert set(doc["reference"]) == {"onnx"}
     assert len(doc["rows"]) == 4
     for r in doc["rows"]:
@@ -229,12 +294,17 @@ def test_bench_run_host_estimate_scales_by_reference(run_copy, ref_cache, tiny_p
         if r["format"] == "onnx":
             lat = r["latency_ms"]
             assert r["provenance"]["latency"] == "estimated"
-            assert lat["median"] == pytest.approx(host["median"] * ref["scale"])
+            # paired with the reference in every round: artifact/reference ratio x the reference's device latency
+            assert len(host["paired_ratios"]) == FAST.rounds and host["paired_reference"] == ref["file"]
+            assert lat["median"] == pytest.approx(host["paired_ratio"] * 5.0)
+            assert lat["p90"] == pytest.approx(host["p90"] * lat["median"] / host["median"])
             assert lat["low"] == pytest.approx(lat["median"] / 1.4) and lat["high"] == pytest.approx(lat["median"] * 1.4)
             assert "estimated" in r["methods"]["latency"] and "test_resnet" in r["methods"]["latency"]
+            assert "alternating blocks" in r["methods"]["latency"]
         else:  # the profile publishes no TFLite latency: measured on the host, not estimated
             assert r["latency_ms"] is None and r["provenance"]["latency"] == "unavailable"
             assert host["median"] > 0 and "no published tflite latency" in r["methods"]["latency"]
+            assert "paired_ratio" not in host  # no reference to pair with
 
 
 def test_calibration_band_widens_to_reference_disagreement():

@@ -1,8 +1,16 @@
 """Host latency -> target latency, through reference models measured in the same session.
 
+Each artifact is timed beside the primary reference in its own worker
+process (alternating blocks, see :func:`~edgeprune.bench.measure.time_paired`);
+its estimate is (artifact / reference ratio, median over rounds) x the
+reference's device latency. The host's speed drifts by up to 2x within
+minutes on a shared machine, and the ratio of two things timed seconds apart
+cancels that drift where two absolute host medians do not. Rows without a
+paired ratio fall back to the session scale below.
+
 For a format, the profile's first calibration is the primary: scale =
 (its published device latency x runtime factor) / (its host latency, same
-runtime and threads, measured in every round of this session and at its end).
+runtime and threads, measured at the start of this session and at its end).
 Further calibrations of the format are cross-checks: each implies its own
 scale, and their disagreement with the primary widens the error band beyond
 the profile's declared one. A band ``b`` means the device value is expected in
@@ -89,17 +97,30 @@ def calibrate(fmt: str, refs: list[HostReference], target: Target, threads_used:
     return entry
 
 
+def artifact_scale(host: dict, entry: dict) -> float:
+    """Host -> target factor for one artifact: from its paired ratio when there is one, else the session's."""
+    if host.get("paired_ratio") and host.get("median"):
+        return host["paired_ratio"] * entry["device_reference_ms"] / host["median"]
+    return entry["scale"]
+
+
 def estimate_latency(host: dict, entry: dict) -> dict:
     """Target latency figures from host ones (same keys, plus ``low``/``high``)."""
-    s, b = entry["scale"], entry["error_band"]
+    s, b = artifact_scale(host, entry), entry["error_band"]
     med = host["median"] * s
     return {"median": med, "p90": host["p90"] * s, "min": host["min"] * s, "runs": host["runs"],
             "low": med / (1 + b), "high": med * (1 + b)}
 
 
-def method_text(entry: dict, target: Target) -> str:
+def method_text(entry: dict, target: Target, host: dict | None = None) -> str:
     """One line saying how an estimated latency was obtained."""
     factor = (f" x runtime factor {entry['runtime_factor']:g}" if entry["runtime_factor"] != 1 else "")
+    if host and host.get("paired_ratio"):
+        return (f"estimated: {host['paired_ratio']:.4g} (artifact / {entry['model']}@{entry['input_size']} host latency, "
+                f"timed in alternating blocks in the same process, median over {len(host['paired_ratios'])} rounds) "
+                f"x {entry['published_latency_ms']:g} ms (published, {entry['published_runtime']}, on {target.title})"
+                f"{factor}; {entry['host_runtime']}, {entry['host_threads']} threads; band "
+                f"[median/{1 + entry['error_band']:.2f}, median*{1 + entry['error_band']:.2f}] ({entry['band_reason']})")
     return (f"estimated: host median x {entry['scale']:.4g} = {entry['published_latency_ms']:g} ms "
             f"(published {entry['model']}@{entry['input_size']}, {entry['published_runtime']}, on {target.title}){factor}"
             f" / {entry['host_latency_ms']:.4g} ms (same model on this host, {entry['host_runtime']}, "

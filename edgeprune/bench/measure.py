@@ -7,8 +7,9 @@ artifact. It needs numpy and the artifact's runtime only (through
 The order of the steps is what makes the RAM figure mean something:
 import the runtime -> read the peak RSS (baseline) -> load the artifact, warm
 up, time it -> read the peak RSS again. The difference is the memory the
-model costs on top of the runtime itself. Accuracy runs last, so the eval set
-never counts as model memory.
+model costs on top of the runtime itself. Accuracy runs after that, so the
+eval set never counts as model memory, and the paired reference timing (off
+the device) last of all.
 """
 from __future__ import annotations
 
@@ -41,6 +42,11 @@ class Job:
     warmup_runs: int = 3
     warmup_seconds: float = 0.3
     eval_chunk: int = 256
+    # off the device: a reference model timed in alternating blocks with the artifact (see time_paired)
+    reference: str | None = None
+    reference_layout: str | None = None
+    pair_blocks: int = 6
+    pair_block_seconds: float = 0.05
 
     @classmethod
     def from_json(cls, d: dict) -> "Job":
@@ -96,6 +102,26 @@ def time_calls(fn: Callable[[], Any], min_runs: int, target_seconds: float, max_
         fn()
         times.append((clock() - t) * 1e3)
     return times
+
+
+def time_paired(fn_a: Callable[[], Any], fn_b: Callable[[], Any], blocks: int, block_seconds: float,
+                max_seconds: float) -> dict:
+    """Alternate timed blocks of ``fn_a`` and ``fn_b`` (A B A B ...); return the median per-block ratio.
+
+    On a shared machine the speed of the CPU drifts by up to 2x over seconds.
+    Both sides of a pair run within ~``2 * block_seconds`` of each other, so the
+    drift cancels in their ratio even when the absolute times do not repeat.
+    Each block has at least 3 calls.
+    """
+    ratios, a_ms, b_ms = [], [], []
+    per_block = max_seconds / max(1, 2 * blocks)
+    for _ in range(blocks):
+        a = time_calls(fn_a, 3, block_seconds, per_block, 100_000)
+        b = time_calls(fn_b, 3, block_seconds, per_block, 100_000)
+        a_ms.append(float(np.median(a)))
+        b_ms.append(float(np.median(b)))
+        ratios.append(a_ms[-1] / b_ms[-1])
+    return {"ratio": float(np.median(ratios)), "ratios": ratios, "artifact_ms": a_ms, "reference_ms": b_ms}
 
 
 def summarize(times_ms: list[float]) -> dict:
@@ -163,6 +189,14 @@ def measure(job: Job) -> dict:
         if job.eval_npz:
             phase = "accuracy"
             out["accuracy"], out["n_eval"] = eval_accuracy(runner, job.eval_npz, job.eval_chunk)
+
+        if job.reference:
+            phase = "paired reference"
+            ref = open_runner(job.reference, job.threads, job.reference_layout)
+            xr = ref.example_input()
+            time_calls(lambda: ref.invoke_raw(xr), job.warmup_runs, job.warmup_seconds, job.max_seconds, job.max_runs)
+            out["paired"] = dict(time_paired(lambda: runner.invoke_raw(x), lambda: ref.invoke_raw(xr), job.pair_blocks,
+                                             job.pair_block_seconds, job.max_seconds), reference=job.reference)
     except Exception as e:  # one artifact's failure must not stop the others
         out["error"] = f"{phase}: {_one_line(e)}"
     return out

@@ -2,10 +2,11 @@
 
 Artifacts run one after another (parallel runs would share cores and corrupt
 each other's latency). Latency is sampled in several rounds over all
-artifacts (see :class:`BenchSettings`). Off the device, the reference models
-of each format are measured in every round and at the end, with the same
-runtime and threads, so that the estimate's scale comes from the same
-conditions as the artifacts it scales.
+artifacts (see :class:`BenchSettings`). Off the device, every worker also
+times the format's primary reference model in blocks alternating with the
+artifact, so that the estimate scales a ratio measured under the same
+conditions; the reference models are also measured alone at the start and
+the end of the session (their host latency, drift and cross-checks).
 """
 from __future__ import annotations
 
@@ -40,27 +41,66 @@ def log_stderr(msg: str) -> None:
 
 @dataclass(frozen=True)
 class BenchSettings:
-    """How long to measure. Defaults fit 22 artifacts in about two and a half minutes on 2 cores.
+    """How long to measure. Defaults fit 22 artifacts in about two minutes on 2 cores.
 
-    Latency is sampled in ``rounds`` passes over all artifacts (each a fresh
-    process), ``target_seconds`` each, and reported as the median of the round
-    medians: a burst of load on the machine (or thermal throttling on a
-    device) then spoils one round, not the figure. ``min_runs`` counts over
-    all rounds; ``max_seconds`` is the time box of one round.
+    Latency is sampled in rounds over all artifacts (each a fresh process),
+    ``target_seconds`` each, and reported as the median of the round medians:
+    a burst of load on the machine (or thermal throttling on a device) then
+    spoils one round, not the figure. After ``rounds`` rounds, artifacts whose
+    figure is not yet stable (see :func:`latency_is_stable`) get further
+    rounds, up to ``max_rounds``, while they have taken less than
+    ``extra_time`` x the time of the first rounds. ``min_runs`` counts over
+    the first ``rounds`` rounds; ``max_seconds`` is the time box of one round.
     """
 
     rounds: int = 3
+    max_rounds: int = 7
+    extra_time: float = 0.25
+    agree: int = 3
+    stable_within: float = 0.075
     min_runs: int = 20
-    target_seconds: float = 0.6
+    target_seconds: float = 0.3
     max_seconds: float = 60.0
     warmup_runs: int = 3
-    warmup_seconds: float = 0.2
+    warmup_seconds: float = 0.1
+    pair_blocks: int = 6
+    pair_block_seconds: float = 0.05
     timeout_seconds: float = 900.0
 
-    def job(self, path: Path, threads: int, layout: str | None = None, eval_npz: Path | None = None) -> Job:
+    def job(self, path: Path, threads: int, layout: str | None = None, eval_npz: Path | None = None,
+            reference: str | None = None) -> Job:
         return Job(path=str(path), threads=threads, layout=layout, eval_npz=str(eval_npz) if eval_npz else None,
                    min_runs=-(-self.min_runs // self.rounds), target_seconds=self.target_seconds,
-                   max_seconds=self.max_seconds, warmup_runs=self.warmup_runs, warmup_seconds=self.warmup_seconds)
+                   max_seconds=self.max_seconds, warmup_runs=self.warmup_runs, warmup_seconds=self.warmup_seconds,
+                   reference=reference, pair_blocks=self.pair_blocks, pair_block_seconds=self.pair_block_seconds)
+
+
+def latency_is_stable(round_medians: list[float], agree: int, within: float) -> bool:
+    """True when at least ``agree`` rounds, and more than half of them, lie within ``within`` of the median.
+
+    Off the device the rounds' figure is the artifact/reference ratio (the
+    quantity the estimate scales), on the device the round median.
+
+    Round medians of a sub-millisecond model on a shared machine swing by 2x
+    when a burst of load covers a round; a median backed by a majority of
+    agreeing rounds is one that the next session reproduces.
+    """
+    if not round_medians:
+        return False
+    med = statistics.median(round_medians)
+    close = sum(abs(m - med) <= within * med for m in round_medians)
+    return close >= agree and 2 * close > len(round_medians)
+
+
+def rounds_todo(rnd: int, round_medians: list[list[float]], settings: BenchSettings) -> list[int]:
+    """Indices of the artifacts to time in round ``rnd`` (0-based): all measurable ones in the first
+    ``settings.rounds`` rounds, then only those whose latency is not yet stable."""
+    live = [i for i, m in enumerate(round_medians) if m]
+    if rnd < settings.rounds:
+        return live
+    if rnd >= settings.max_rounds:
+        return []
+    return [i for i in live if not latency_is_stable(round_medians[i], settings.agree, settings.stable_within)]
 
 
 def combine_rounds(stats: list[dict]) -> dict:
@@ -135,13 +175,20 @@ def _methods(res: dict, mode: str, eval_name: str | None) -> dict[str, str]:
         "load_ms": f"wall time to open the file in {rt} (session/interpreter creation), fresh process, {where}",
         "latency": f"median over {len(lat.get('round_medians', [0]))} round(s) of timed runs after warm-up "
                    f"({lat.get('runs', 0)} runs in all), one fresh process per round, {res.get('threads')} threads, "
-                   f"input {res.get('input_shape')}, {where}",
+                   f"input {res.get('input_shape')}, {where}" + _agreement(lat),
         "peak_ram": f"peak RSS (VmHWM) after load + {lat.get('runs', 0)} runs minus the peak after importing {rt} "
                     f"({res.get('baseline_ram_mb', 0):.0f} MB), fresh process, {where}; {settings}",
     }
     if res.get("accuracy") is not None:
         m["accuracy"] = f"top-1 on {eval_name} ({res.get('n_eval')} images) through {rt}"
     return m
+
+
+def _agreement(lat: dict) -> str:
+    if "stable" not in lat:
+        return ""
+    return (f"; a majority of rounds agree within {lat['agree_within']:.1%}" if lat["stable"] else
+            "; rounds still disagreed after the last extra round (the machine was busy): a noisy figure")
 
 
 def _base_row(a: Artifact, mode: str) -> dict:
@@ -193,7 +240,7 @@ def apply_estimate(row: dict, entry: dict | None, reason: str, target: Target) -
         row["methods"]["latency"] = f"not estimated: {reason}"
         return
     row["latency_ms"] = estimate_latency(host, entry)
-    row["methods"]["latency"] = method_text(entry, target)
+    row["methods"]["latency"] = method_text(entry, target, host) + _agreement(host)
 
 
 # ---------------------------------------------------------------- the session
@@ -231,15 +278,78 @@ def _measure_references(refs: dict[str, list[HostReference]], threads: dict[str,
     log(f"  references ({when}): " + "; ".join(done))
 
 
-def _latency_rounds(first: dict, later: list[dict]) -> dict:
+def _round_figure(res: dict) -> float | None:
+    """What a round contributes to the reported latency: the paired ratio off the device, else the median."""
+    if not res.get("latency_ms"):
+        return None
+    return res["paired"]["ratio"] if res.get("paired") else res["latency_ms"]["median"]
+
+
+def _round_figures(first: dict, later: list[dict]) -> list[float]:
+    """The figures of an artifact's rounds so far (empty if it cannot be timed)."""
+    return [f for f in map(_round_figure, [first, *later]) if f is not None]
+
+
+def _latency_rounds(first: dict, later: list[dict], settings: BenchSettings) -> dict:
     """Round 1's result (RAM, accuracy) with latency and load time combined over all rounds."""
     ok = [first] + [r for r in later if not r.get("error") and r.get("latency_ms")]
-    out = dict(first, latency_ms=combine_rounds([r["latency_ms"] for r in ok]),
-               load_ms=statistics.median(r["load_ms"] for r in ok))
+    lat = combine_rounds([r["latency_ms"] for r in ok])
+    figures = lat["round_medians"]
+    paired = [r["paired"] for r in ok if r.get("paired")]
+    if paired and len(paired) == len(ok):
+        figures = [q["ratio"] for q in paired]
+        lat["paired_ratio"] = statistics.median(figures)
+        lat["paired_ratios"] = figures
+        lat["paired_reference"] = paired[0]["reference"]
+    lat["stable"] = latency_is_stable(figures, settings.agree, settings.stable_within)
+    lat["agree_within"] = settings.stable_within
+    out = dict(first, latency_ms=lat, load_ms=statistics.median(r["load_ms"] for r in ok))
     failed = [r["error"] for r in later if r.get("error")]
     if failed:
         out["round_errors"] = failed
     return out
+
+
+def _pair_with(refs: dict[str, list[HostReference]], a: Artifact) -> str | None:
+    """The primary reference model of the artifact's format, timed beside it off the device."""
+    group = refs.get(a.format)
+    return group[0].file if group else None
+
+
+def _run_rounds(artifacts: list[Artifact], refs: dict[str, list[HostReference]], threads: dict[str, int],
+                settings: BenchSettings, eval_npz: Path | None, log: Log) -> tuple[list[dict], list[list[dict]]]:
+    """Round 1 measures everything; later rounds time latency only (see :class:`BenchSettings`).
+
+    Returns round 1's result per artifact and the later rounds' results per artifact.
+    """
+    start = time.perf_counter()
+    first: list[dict] = []
+    later: list[list[dict]] = [[] for _ in artifacts]
+    fixed_seconds = 0.0
+    for rnd in range(settings.max_rounds):
+        if rnd == settings.rounds:
+            fixed_seconds = time.perf_counter() - start
+        elif rnd > settings.rounds and time.perf_counter() - start - fixed_seconds > settings.extra_time * fixed_seconds:
+            log(f"extra latency rounds stopped after {rnd - settings.rounds}: their time budget is used up")
+            break
+        todo = range(len(artifacts)) if rnd == 0 else \
+            rounds_todo(rnd, [_round_figures(f, l) for f, l in zip(first, later)], settings)
+        if not todo:
+            break
+        if refs and rnd == 0:  # later rounds time each artifact beside its reference (paired)
+            _measure_references(refs, threads, settings, "start", log)
+        for i in todo:
+            a = artifacts[i]
+            if rnd == 0:  # the full measurement: size, load, latency, RAM, accuracy
+                first.append(_measure_one(a, threads, settings, eval_npz, _pair_with(refs, a)))
+                log(f"[{i + 1}/{len(artifacts)}] {a.display}: {_progress(first[i])}")
+            else:  # latency only
+                later[i].append(run_worker(settings.job(a.path, threads[a.format], a.layout,
+                                                        reference=_pair_with(refs, a)), settings.timeout_seconds))
+        if rnd:
+            log(f"latency round {rnd + 1}: {len(todo)} artifact(s)" + ("" if rnd < settings.rounds else
+                f" whose rounds did not yet agree within {settings.stable_within:.1%}"))
+    return first, later
 
 
 def bench_artifacts(artifacts: list[Artifact], target: Target, on_device: bool | None = None,
@@ -259,21 +369,8 @@ def bench_artifacts(artifacts: list[Artifact], target: Target, on_device: bool |
             if f in target.runtimes and target.calibrations(f):
                 refs[f] = [HostReference(c, str(ensure_reference(c, log))) for c in target.calibrations(f)]
 
-    first: list[dict] = []
-    later: list[list[dict]] = [[] for _ in artifacts]
-    for rnd in range(settings.rounds):
-        if refs:
-            _measure_references(refs, threads, settings, f"round {rnd + 1}", log)
-        for i, a in enumerate(artifacts):
-            if rnd == 0:  # the full measurement: size, load, latency, RAM, accuracy
-                first.append(_measure_one(a, threads, settings, eval_npz))
-                log(f"[{i + 1}/{len(artifacts)}] {a.display}: {_progress(first[i])}")
-            elif first[i].get("latency_ms"):  # latency only
-                later[i].append(run_worker(settings.job(a.path, threads[a.format], a.layout),
-                                           settings.timeout_seconds))
-        if rnd:
-            log(f"latency round {rnd + 1}/{settings.rounds} done")
-    measured = [(a, _latency_rounds(res, later[i]) if res.get("latency_ms") else res)
+    first, later = _run_rounds(artifacts, refs, threads, settings, eval_npz, log)
+    measured = [(a, _latency_rounds(res, later[i], settings) if res.get("latency_ms") else res)
                 for i, (a, res) in enumerate(zip(artifacts, first))]
 
     entries: dict[str, dict] = {}
@@ -305,14 +402,15 @@ def bench_artifacts(artifacts: list[Artifact], target: Target, on_device: bool |
     return doc
 
 
-def _measure_one(a: Artifact, threads: dict[str, int], settings: BenchSettings, eval_npz: Path | None) -> dict:
+def _measure_one(a: Artifact, threads: dict[str, int], settings: BenchSettings, eval_npz: Path | None,
+                 reference: str | None = None) -> dict:
     if a.export_error:
         return {"skipped": True, "error": a.export_error}
     facts = file_facts(a)
     if a.expected_sha256 and facts["sha256"] != a.expected_sha256:
         return {"skipped": True,
                 "error": f"{a.display} differs from its export record (sha256); re-run 'edgeprune export'"}
-    res = run_worker(settings.job(a.path, threads[a.format], a.layout, eval_npz), settings.timeout_seconds)
+    res = run_worker(settings.job(a.path, threads[a.format], a.layout, eval_npz, reference), settings.timeout_seconds)
     return dict(res, file=facts)
 
 
