@@ -45,7 +45,7 @@ class Job:
     # off the device: a reference model timed in alternating blocks with the artifact (see time_paired)
     reference: str | None = None
     reference_layout: str | None = None
-    pair_blocks: int = 6
+    pair_blocks: int = 4
     pair_block_seconds: float = 0.05
 
     @classmethod

@@ -41,7 +41,7 @@ def log_stderr(msg: str) -> None:
 
 @dataclass(frozen=True)
 class BenchSettings:
-    """How long to measure. Defaults fit 22 artifacts in about two minutes on 2 cores.
+    """How long to measure. Defaults: 20 artifacts in 133-137 s on 2 shared cores (host estimate).
 
     Latency is sampled in rounds over all artifacts (each a fresh process),
     ``target_seconds`` each, and reported as the median of the round medians:
@@ -63,7 +63,7 @@ class BenchSettings:
     max_seconds: float = 60.0
     warmup_runs: int = 3
     warmup_seconds: float = 0.1
-    pair_blocks: int = 6
+    pair_blocks: int = 4
     pair_block_seconds: float = 0.05
     timeout_seconds: float = 900.0
 
