@@ -221,12 +221,14 @@ def render(table: list[dict]) -> str:
                          f"{m['drop_pp']['mean']:.2f} ± {m['drop_pp']['std']:.2f} | "
                          f"{m['one_shot_drop_pp']['mean']:.2f} ± {m['one_shot_drop_pp']['std']:.2f} |")
         if "relative_drop_reduction" in e:
-            rel = e["relative_drop_reduction"]
-            if rel is None:
-                verdict = f"tie at {e['best_mm_drop_pp']:.2f} pp" if e["best_mm_drop_pp"] <= 1e-9 else \
-                    f"{e['best_baseline']} lost nothing; M&M {e['best_mm_drop_pp']:.2f} pp"
+            rel, mm, base = e["relative_drop_reduction"], e["best_mm_drop_pp"], e["best_baseline_drop_pp"]
+            pp = f"({mm:.2f} vs {base:.2f} pp)"
+            if abs(mm - base) < 1e-9:
+                verdict = f"tie with {e['best_baseline']} {pp}"
+            elif mm < 0 or rel is None:  # a gain over dense, or a baseline that lost nothing: no ratio to quote
+                verdict = f"{'less' if mm < base else 'more'} drop than {e['best_baseline']} {pp}"
             else:
-                verdict = f"{abs(rel):.0%} {'less' if rel >= 0 else 'more'} drop than {e['best_baseline']}"
+                verdict = f"{abs(rel):.0%} {'less' if rel >= 0 else 'more'} drop than {e['best_baseline']} {pp}"
             lines.append(f"| {e['model']} | {e['band']:.0%} | **{SELECTED} vs best baseline** | | {verdict} | |")
     return "\n".join(lines)
 
