@@ -46,6 +46,21 @@ def pipeline(d: dict) -> str:
     return "\n".join(out)
 
 
+def repeat(d: dict) -> str:
+    s = d["summary"]
+    out = [f"Bench repeatability ({_stamp(d)}), target {d['target']}; two consecutive benches took "
+           f"{d['bench_seconds'][0]:.0f} s and {d['bench_seconds'][1]:.0f} s. Reported latency within 15%: "
+           f"{s['latency_within_15pct']}/{s['artifacts']} (worst {s['latency_worst']:.1%}, mean {s['latency_mean']:.1%}); "
+           f"host medians within 15%: {s['host_median_within_15pct']}/{s['artifacts']}; peak RAM worst "
+           f"{s['peak_ram_worst']:.2%}.", "",
+           "| artifact | latency ms, bench 1 / 2 | latency diff | host median diff | peak RAM diff | rounds |",
+           "|---|---|---|---|---|---|"]
+    out += [f"| {r['artifact']} | {r['latency_ms'][0]:.3g} / {r['latency_ms'][1]:.3g} | {r['latency_diff']:.1%} | "
+            f"{r['host_median_diff']:.1%} | {r['peak_ram_diff']:.2%} | {r['rounds'][0]} / {r['rounds'][1]} |"
+            for r in d["rows"]]
+    return "\n".join(out)
+
+
 def with_markdown(d: dict, title: str) -> str:
     return f"{title} ({_stamp(d)}):\n\n{d['markdown']}"
 
@@ -65,7 +80,7 @@ def quality(d: dict, title: str) -> str:
 
 def main() -> int:
     parts = []
-    for name, render in (("size", size), ("pipeline", pipeline),
+    for name, render in (("size", size), ("pipeline", pipeline), ("repeat", repeat),
                          ("latency", lambda d: with_markdown(d, "Latency")),
                          ("quality-quick", lambda d: quality(d, "Quality, --quick")),
                          ("quality", lambda d: quality(d, "Quality"))):
