@@ -108,10 +108,11 @@ def time_paired(fn_a: Callable[[], Any], fn_b: Callable[[], Any], blocks: int, b
                 max_seconds: float) -> dict:
     """Alternate timed blocks of ``fn_a`` and ``fn_b`` (A B A B ...); return the median per-block ratio.
 
-    On a shared machine the speed of the CPU drifts by up to 2x over seconds.
-    Both sides of a pair run within ~``2 * block_seconds`` of each other, so the
-    drift cancels in their ratio even when the absolute times do not repeat.
-    Each block has at least 3 calls.
+    On a shared machine the speed of a model drifts by up to 2x over seconds to
+    minutes. Both sides of a pair run within ~``2 * block_seconds`` of each
+    other, so drift that slows both alike cancels in their ratio; contention
+    that slows a memory-bound artifact more than a compute-bound reference
+    does not. Each block has at least 3 calls.
     """
     ratios, a_ms, b_ms = [], [], []
     per_block = max_seconds / max(1, 2 * blocks)
