@@ -83,7 +83,8 @@ def latency_is_stable(round_medians: list[float], agree: int, within: float) -> 
 
     Round medians of a sub-millisecond model on a shared machine swing by 2x
     when a burst of load covers a round; a median backed by a majority of
-    agreeing rounds is one that the next session reproduces.
+    agreeing rounds is more likely to repeat in the next session, though load
+    that lasts longer than a whole session still moves it.
     """
     if not round_medians:
         return False
@@ -336,7 +337,7 @@ def _run_rounds(artifacts: list[Artifact], refs: dict[str, list[HostReference]],
             rounds_todo(rnd, [_round_figures(f, l) for f, l in zip(first, later)], settings)
         if not todo:
             break
-        if refs and rnd == 0:  # later rounds time each artifact beside its reference (paired)
+        if refs and rnd == 0:  # the references alone, at the start (and at the end of the session)
             _measure_references(refs, threads, settings, "start", log)
         for i in todo:
             a = artifacts[i]
