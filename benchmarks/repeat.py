@@ -41,6 +41,7 @@ def compare(first: dict, second: dict) -> list[dict]:
                      "latency_diff": _diff(r["latency_ms"]["median"], s["latency_ms"]["median"]),
                      "host_median_diff": _diff(host_a["median"], host_b["median"]),
                      "peak_ram_diff": _diff(r["peak_ram_mb"], s["peak_ram_mb"]),
+                     "paired_ratios": [host_a.get("paired_ratios"), host_b.get("paired_ratios")],
                      "rounds": [len(host_a.get("round_medians", [])), len(host_b.get("round_medians", []))]})
     return rows
 
@@ -73,8 +74,9 @@ def main(argv: list[str] | None = None) -> int:
             seconds.append(round(time.perf_counter() - t, 1))
             docs.append(json.loads((run / "bench" / f"{args.target}.json").read_text()))
     rows = compare(*docs)
+    anchors = {f: [d["reference"][f].get("anchor") for d in docs] for f in docs[0].get("reference", {})}
     doc = {**header(sys.argv), "target": args.target, "bench_seconds": seconds, "summary": summary(rows),
-           "settings": docs[0]["settings"], "rows": rows}
+           "settings": docs[0]["settings"], "anchors": anchors, "rows": rows}
     path = save("repeat", doc)
     s = doc["summary"]
     print(f"latency within 15%: {s['latency_within_15pct']}/{s['artifacts']} (worst {s['latency_worst']:.1%}); "

@@ -28,7 +28,8 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.runio import RunDir, read_json, sha256_file, write_json
 from edgeprune.targets import load_target
 
-FAST = BenchSettings(rounds=2, max_rounds=2, min_runs=20, target_seconds=0.2, warmup_seconds=0.05, timeout_seconds=300)
+FAST = BenchSettings(rounds=2, max_rounds=2, min_runs=20, target_seconds=0.2, warmup_seconds=0.05, pair_blocks=4,
+                     pair_block_seconds=0.02, timeout_seconds=300)
 QUIET = dict(log=lambda s: None, echo=False)
 REPO = Path(__file__).resolve().parents[1]
 
@@ -231,12 +232,33 @@ def test_paired_timing_cancels_drift_of_the_machine():
     assert res["ratio"] == pytest.approx(2.0, rel=0.25)
 
 
-def test_estimate_uses_the_paired_ratio_when_there_is_one():
-    entry = {"scale": 10.0, "error_band": 0.4, "device_reference_ms": 50.0}
+def test_floor_ignores_time_that_contention_adds():
+    """Neighbours add time to some calls (here to 60% of them, up to 2x): the median moves, the floor does not."""
+    from edgeprune.bench.measure import floor_ms, summarize
+
+    rng = np.random.default_rng(0)
+    quiet = list(1.0 + 0.01 * rng.random(1000))
+    busy = [t * (1 + rng.random()) if rng.random() < 0.6 else t for t in quiet]
+    assert summarize(busy)["median"] > 1.1 * summarize(quiet)["median"]
+    assert floor_ms(busy) == pytest.approx(floor_ms(quiet), rel=0.01) == summarize(quiet)["floor"]
+
+
+def test_estimate_chains_artifact_to_anchor_to_reference():
+    from edgeprune.bench.estimate import anchor_estimate
+
+    entry = {"file": "ref.onnx", "scale": 10.0, "error_band": 0.4, "device_reference_ms": 50.0, "host_floor_ms": 10.0}
     host = {"median": 1.0, "p90": 2.0, "min": 0.5, "runs": 30}
-    assert estimate_latency(host, entry)["median"] == pytest.approx(10.0)  # session scale
-    paired = estimate_latency(dict(host, paired_ratio=0.1, paired_ratios=[0.1]), entry)
-    assert paired["median"] == pytest.approx(5.0) and paired["p90"] == pytest.approx(10.0)
+    assert estimate_latency(host, entry)["median"] == pytest.approx(10.0)  # no pairing: the session scale
+    by_ref = estimate_latency(dict(host, paired_ratio=0.1, paired_ratios=[0.1], paired_reference="ref.onnx"), entry)
+    assert by_ref["median"] == pytest.approx(5.0) and by_ref["p90"] == pytest.approx(10.0)
+    # the anchor: its lowest floor of the session over the reference's floor, times the reference's device latency
+    entry["anchor"] = anchor_estimate("dense.onnx", "artifacts/dense.onnx", [2.5, 2.0, 3.0], entry)
+    assert entry["anchor"]["floor_ratio"] == pytest.approx(0.2) and entry["anchor"]["estimate_ms"] == pytest.approx(10)
+    assert estimate_latency(dict(host, median=2.6), entry, "dense.onnx")["median"] == pytest.approx(10.0)
+    by_anchor = dict(host, paired_ratio=0.5, paired_ratios=[0.5], paired_reference="dense.onnx")
+    assert estimate_latency(by_anchor, entry, "cand.onnx")["median"] == pytest.approx(5.0)
+    # a pairing with a file the session did not calibrate falls back to the session scale
+    assert estimate_latency(dict(by_anchor, paired_reference="other.onnx"), entry)["median"] == pytest.approx(10.0)
 
 
 def test_time_box_stops_slow_models_before_min_runs():
@@ -282,6 +304,11 @@ def test_bench_run_host_estimate_scales_by_reference(run_copy, ref_cache, tiny_p
     assert ref["scale"] == pytest.approx(5.0 / ref["host_latency_ms"])
     assert len(ref["host_latency_runs_ms"]) == 2  # the start and the end of the session
     assert set(doc["reference"]) == {"onnx"}
+    anchor = ref["anchor"]
+    assert anchor["artifact"] == "artifacts/dense.onnx" and Path(anchor["file"]) == run_copy / anchor["artifact"]
+    # the anchor's floors: its own rounds plus its blocks in the other onnx worker's rounds
+    assert anchor["floors"] == 2 * FAST.rounds and anchor["reference_host_floor_ms"] == ref["host_floor_ms"]
+    assert anchor["estimate_ms"] == pytest.approx(anchor["host_floor_ms"] / ref["host_floor_ms"] * 5.0)
     assert len(doc["rows"]) == 4
     for r in doc["rows"]:
         assert r["error"] is None
@@ -294,13 +321,16 @@ def test_bench_run_host_estimate_scales_by_reference(run_copy, ref_cache, tiny_p
         if r["format"] == "onnx":
             lat = r["latency_ms"]
             assert r["provenance"]["latency"] == "estimated"
-            # paired with the reference in every round: artifact/reference ratio x the reference's device latency
-            assert len(host["paired_ratios"]) == FAST.rounds and host["paired_reference"] == ref["file"]
-            assert lat["median"] == pytest.approx(host["paired_ratio"] * 5.0)
+            if r["candidate"] == "dense":  # the anchor: (its lowest floor / the reference's) x the device latency
+                assert "paired_ratio" not in host and "anchor of this format" in r["methods"]["latency"]
+                assert lat["median"] == pytest.approx(anchor["estimate_ms"])
+            else:  # paired with the anchor in every round: artifact/anchor ratio x the anchor's estimate
+                assert len(host["paired_ratios"]) == FAST.rounds and host["paired_reference"] == anchor["file"]
+                assert lat["median"] == pytest.approx(host["paired_ratio"] * anchor["estimate_ms"])
+                assert "alternating blocks" in r["methods"]["latency"]
             assert lat["p90"] == pytest.approx(host["p90"] * lat["median"] / host["median"])
             assert lat["low"] == pytest.approx(lat["median"] / 1.4) and lat["high"] == pytest.approx(lat["median"] * 1.4)
             assert "estimated" in r["methods"]["latency"] and "test_resnet" in r["methods"]["latency"]
-            assert "alternating blocks" in r["methods"]["latency"]
         else:  # the profile publishes no TFLite latency: measured on the host, not estimated
             assert r["latency_ms"] is None and r["provenance"]["latency"] == "unavailable"
             assert host["median"] > 0 and "no published tflite latency" in r["methods"]["latency"]
@@ -312,12 +342,13 @@ def test_calibration_band_widens_to_reference_disagreement():
     primary, mbv2, mbv3 = prof.calibrations("tflite")
 
     def ref(cal, *medians):
-        return HostReference(cal, "x", [{"runtime": "ai-edge-litert", "latency_ms": {"median": m}} for m in medians])
+        return HostReference(cal, "x", [{"runtime": "ai-edge-litert", "latency_ms": {"median": m, "floor": 0.9 * m}}
+                                        for m in medians])
 
     # host 25 ms for ResNet-18 -> scale 255/25 = 10.2; MobileNetV2 implies 46/4 = 11.5 (12.7% off)
     entry = calibrate("tflite", [ref(primary, 24.0, 26.0), ref(mbv2, 4.0)], prof, threads_used=2)
     assert entry["scale"] == pytest.approx(255 / 25)
-    assert entry["drift"] == pytest.approx(26 / 24 - 1)
+    assert entry["drift"] == pytest.approx(26 / 24 - 1) and entry["host_floor_ms"] == pytest.approx(0.9 * 24)
     assert entry["error_band"] == primary.error_band  # 0.4 covers a 12.7% disagreement
     entry = calibrate("tflite", [ref(primary, 25.0), ref(mbv3, 10.0)], prof, threads_used=2)
     off = (255 / 25) / (43.9 / 10) - 1  # MobileNetV3 implies 4.39: the references disagree by 2.3x

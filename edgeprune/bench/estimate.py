@@ -1,12 +1,23 @@
 """Host latency -> target latency, through reference models measured in the same session.
 
-Each artifact is timed beside the primary reference in its own worker
-process (alternating blocks, see :func:`~edgeprune.bench.measure.time_paired`);
-its estimate is (artifact / reference ratio, median over rounds) x the
-reference's device latency. The host's speed drifts by up to 2x within
-minutes on a shared machine, and the ratio of two things timed seconds apart
-cancels that drift where two absolute host medians do not. Rows without a
-paired ratio fall back to the session scale below.
+Off the device, contention from other tenants of the host only ever adds
+time to a call, and it hits models unequally: a model that streams tens of MB
+of weights per call from cache slows by up to 2x within minutes on a shared
+VM, while a compute-bound reference moves by a few percent. So:
+
+- The **anchor** of a format (the run's dense artifact) is estimated from
+  floors (1st percentiles of call times, :func:`~edgeprune.bench.measure.floor_ms`):
+  (its lowest floor over the session / the reference's) x the reference's
+  device latency. The anchor is timed in every worker of its format, so its
+  lowest floor comes from the quietest moment of the whole session.
+- Every other artifact is timed in alternating blocks with the anchor in its
+  own worker (:func:`~edgeprune.bench.measure.time_paired`): same
+  architecture and working set, so contention cancels in their ratio. Its
+  estimate is (artifact / anchor ratio, median over rounds) x the anchor's
+  estimate.
+- Without an anchor (files benched outside a run, or a failed dense export)
+  the artifact is paired with the reference instead, and without a pairing
+  the session scale below applies.
 
 For a format, the profile's first calibration is the primary: scale =
 (its published device latency x runtime factor) / (its host latency, same
@@ -47,6 +58,12 @@ class HostReference:
         return statistics.median(m) if m else None
 
     @property
+    def floor_ms(self) -> float | None:
+        """The lowest floor (1st percentile of call times) of the session's measurements."""
+        f = [r["latency_ms"]["floor"] for r in self.results if not r.get("error") and r.get("latency_ms")]
+        return min(f) if f else None
+
+    @property
     def drift(self) -> float | None:
         """Spread of the reference's host medians over the session (max / min - 1)."""
         m = self.medians
@@ -71,6 +88,7 @@ def calibrate(fmt: str, refs: list[HostReference], target: Target, threads_used:
         "host_runtime": primary.results[0].get("runtime") if primary.results else None,
         "host_threads": threads_used, "profile_threads": target.threads(fmt),
         "host_latency_ms": primary.host_ms, "host_latency_runs_ms": primary.medians, "drift": primary.drift,
+        "host_floor_ms": primary.floor_ms,
         "declared_error_band": cal.error_band,
     }
     if primary.host_ms is None:
@@ -97,32 +115,65 @@ def calibrate(fmt: str, refs: list[HostReference], target: Target, threads_used:
     return entry
 
 
-def artifact_scale(host: dict, entry: dict) -> float:
-    """Host -> target factor for one artifact: from its paired ratio when there is one, else the session's."""
-    if host.get("paired_ratio") and host.get("median"):
-        return host["paired_ratio"] * entry["device_reference_ms"] / host["median"]
+def anchor_estimate(file: str, display: str, floors: list[float], entry: dict) -> dict:
+    """The anchor's device estimate: (its lowest host floor / the reference's) x the reference's device latency."""
+    floor = min(floors)
+    ratio = floor / entry["host_floor_ms"]
+    return {"artifact": display, "file": file, "host_floor_ms": floor, "floors": len(floors),
+            "reference_host_floor_ms": entry["host_floor_ms"], "floor_ratio": ratio,
+            "estimate_ms": ratio * entry["device_reference_ms"]}
+
+
+def _partner_ms(host: dict, entry: dict) -> float | None:
+    """The device latency (published or estimated) of what the artifact was paired with."""
+    anchor = entry.get("anchor") or {}
+    known = {entry.get("file"): entry.get("device_reference_ms")}
+    if anchor:
+        known[anchor["file"]] = anchor["estimate_ms"]
+    return known.get(host.get("paired_reference"))
+
+
+def artifact_scale(host: dict, entry: dict, file: str | None = None) -> float:
+    """Host -> target factor for the artifact at ``file``: the anchor's own estimate, its paired ratio x
+    its partner's device latency, or else the session scale."""
+    anchor = entry.get("anchor")
+    if anchor and file == anchor["file"]:
+        return anchor["estimate_ms"] / host["median"]
+    partner = _partner_ms(host, entry)
+    if host.get("paired_ratio") and partner and host.get("median"):
+        return host["paired_ratio"] * partner / host["median"]
     return entry["scale"]
 
 
-def estimate_latency(host: dict, entry: dict) -> dict:
+def estimate_latency(host: dict, entry: dict, file: str | None = None) -> dict:
     """Target latency figures from host ones (same keys, plus ``low``/``high``)."""
-    s, b = artifact_scale(host, entry), entry["error_band"]
+    s, b = artifact_scale(host, entry, file), entry["error_band"]
     med = host["median"] * s
     return {"median": med, "p90": host["p90"] * s, "min": host["min"] * s, "runs": host["runs"],
             "low": med / (1 + b), "high": med * (1 + b)}
 
 
-def method_text(entry: dict, target: Target, host: dict | None = None) -> str:
+def method_text(entry: dict, target: Target, host: dict | None = None, file: str | None = None) -> str:
     """One line saying how an estimated latency was obtained."""
     factor = (f" x runtime factor {entry['runtime_factor']:g}" if entry["runtime_factor"] != 1 else "")
-    if host and host.get("paired_ratio"):
-        return (f"estimated: {host['paired_ratio']:.4g} (artifact / {entry['model']}@{entry['input_size']} host latency, "
-                f"timed in alternating blocks in the same process, median over {len(host['paired_ratios'])} rounds) "
-                f"x {entry['published_latency_ms']:g} ms (published, {entry['published_runtime']}, on {target.title})"
-                f"{factor}; {entry['host_runtime']}, {entry['host_threads']} threads; band "
-                f"[median/{1 + entry['error_band']:.2f}, median*{1 + entry['error_band']:.2f}] ({entry['band_reason']})")
-    return (f"estimated: host median x {entry['scale']:.4g} = {entry['published_latency_ms']:g} ms "
-            f"(published {entry['model']}@{entry['input_size']}, {entry['published_runtime']}, on {target.title}){factor}"
-            f" / {entry['host_latency_ms']:.4g} ms (same model on this host, {entry['host_runtime']}, "
-            f"{entry['host_threads']} threads, this session); band [median/{1 + entry['error_band']:.2f}, "
-            f"median*{1 + entry['error_band']:.2f}] ({entry['band_reason']})")
+    ref = (f"{entry['model']}@{entry['input_size']}, {entry['published_latency_ms']:g} ms published "
+           f"({entry['published_runtime']}, on {target.title}){factor}")
+    tail = (f"; {entry['host_runtime']}, {entry['host_threads']} threads; p90 and min keep the host's spread "
+            f"around its median; band [median/{1 + entry['error_band']:.2f}, median*{1 + entry['error_band']:.2f}] "
+            f"({entry['band_reason']})")
+    anchor = entry.get("anchor")
+    anchor_text = anchor and (
+        f"{anchor['floor_ratio']:.4g} (lowest host floor of {anchor['artifact']} over {anchor['floors']} timings in "
+        f"this session / {entry['model']}@{entry['input_size']}'s; floor = 1st percentile of call times) x {ref}")
+    host = host or {}
+    if anchor and file == anchor["file"]:
+        return f"estimated (anchor of this format): {anchor_text}" + tail
+    partner = _partner_ms(host, entry)
+    if host.get("paired_ratio") and partner:
+        rounds = f"timed in alternating blocks in the same process, median over {len(host['paired_ratios'])} rounds"
+        if anchor and host.get("paired_reference") == anchor["file"]:
+            return (f"estimated: {host['paired_ratio']:.4g} (artifact / {anchor['artifact']}, {rounds}) x "
+                    f"{anchor['estimate_ms']:.4g} ms ({anchor['artifact']}'s estimate: {anchor_text})" + tail)
+        return f"estimated: {host['paired_ratio']:.4g} (artifact / {entry['model']}@{entry['input_size']}, {rounds}) x {ref}" + tail
+    return (f"estimated: host median x {entry['scale']:.4g} = {ref} / {entry['host_latency_ms']:.4g} ms "
+            f"(same model on this host, this session)" + tail)

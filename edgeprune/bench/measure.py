@@ -8,8 +8,8 @@ The order of the steps is what makes the RAM figure mean something:
 import the runtime -> read the peak RSS (baseline) -> load the artifact, warm
 up, time it -> read the peak RSS again. The difference is the memory the
 model costs on top of the runtime itself. Accuracy runs after that, so the
-eval set never counts as model memory, and the paired reference timing (off
-the device) last of all.
+eval set never counts as model memory, and the paired timing with a partner
+model (off the device) last of all.
 """
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ class Job:
     warmup_runs: int = 3
     warmup_seconds: float = 0.3
     eval_chunk: int = 256
-    # off the device: a reference model timed in alternating blocks with the artifact (see time_paired)
+    # off the device: the partner timed in alternating blocks with the artifact (see time_paired): the run's
+    # dense artifact of the same format, or the reference model
     reference: str | None = None
     reference_layout: str | None = None
     pair_blocks: int = 4
@@ -108,13 +109,13 @@ def time_paired(fn_a: Callable[[], Any], fn_b: Callable[[], Any], blocks: int, b
                 max_seconds: float) -> dict:
     """Alternate timed blocks of ``fn_a`` and ``fn_b`` (A B A B ...); return the median per-block ratio.
 
-    On a shared machine the speed of a model drifts by up to 2x over seconds to
-    minutes. Both sides of a pair run within ~``2 * block_seconds`` of each
-    other, so drift that slows both alike cancels in their ratio; contention
-    that slows a memory-bound artifact more than a compute-bound reference
-    does not. Each block has at least 3 calls.
+    Both sides of a pair run within ~``2 * block_seconds`` of each other, so
+    whatever slows both alike (clock changes, throttling, and, when B is a
+    model of the same architecture and size, contention for cache and memory
+    bandwidth) cancels in their ratio. Also returns B's :func:`floor_ms` over
+    all its calls. Each block has at least 3 calls.
     """
-    ratios, a_ms, b_ms = [], [], []
+    ratios, a_ms, b_ms, b_calls = [], [], [], []
     per_block = max_seconds / max(1, 2 * blocks)
     for _ in range(blocks):
         a = time_calls(fn_a, 3, block_seconds, per_block, 100_000)
@@ -122,13 +123,29 @@ def time_paired(fn_a: Callable[[], Any], fn_b: Callable[[], Any], blocks: int, b
         a_ms.append(float(np.median(a)))
         b_ms.append(float(np.median(b)))
         ratios.append(a_ms[-1] / b_ms[-1])
-    return {"ratio": float(np.median(ratios)), "ratios": ratios, "artifact_ms": a_ms, "reference_ms": b_ms}
+        b_calls += b
+    return {"ratio": float(np.median(ratios)), "ratios": ratios, "artifact_ms": a_ms, "reference_ms": b_ms,
+            "reference_floor_ms": floor_ms(b_calls), "reference_runs": len(b_calls)}
+
+
+FLOOR_PERCENTILE = 1.0
+
+
+def floor_ms(times_ms: list[float]) -> float:
+    """The fast end of a set of call times: their 1st percentile.
+
+    On a shared host, other tenants only ever add time to a call (contention
+    for cache and memory bandwidth, preemption), so the middle of the
+    distribution measures the neighbours as much as the model, and the fast
+    end measures the model. A device runs one model alone, near its floor.
+    """
+    return float(np.percentile(np.asarray(times_ms, dtype=np.float64), FLOOR_PERCENTILE))
 
 
 def summarize(times_ms: list[float]) -> dict:
     a = np.asarray(times_ms, dtype=np.float64)
     return {"median": float(np.median(a)), "p90": float(np.percentile(a, 90)), "min": float(a.min()),
-            "mean": float(a.mean()), "runs": int(a.size), "seconds": float(a.sum() / 1e3)}
+            "floor": floor_ms(times_ms), "mean": float(a.mean()), "runs": int(a.size), "seconds": float(a.sum() / 1e3)}
 
 
 # ---------------------------------------------------------------- accuracy

@@ -3,10 +3,11 @@
 Artifacts run one after another (parallel runs would share cores and corrupt
 each other's latency). Latency is sampled in several rounds over all
 artifacts (see :class:`BenchSettings`). Off the device, every worker also
-times the format's primary reference model in blocks alternating with the
-artifact, so that the estimate scales a ratio measured under the same
-conditions; the reference models are also measured alone at the start and
-the end of the session (their host latency, drift and cross-checks).
+times a partner model in blocks alternating with the artifact: the run's
+dense artifact of the same format (the anchor), so that the estimate scales a
+ratio measured under the same conditions (see :mod:`.estimate`). The
+reference models are measured alone at the start and the end of the session
+(their host latency and floor, drift and cross-checks).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from ..runio import gzip_size, sha256_file
 from ..runtimes import RUNTIMES
 from ..targets import Target
 from .device import HOST_ESTIMATE, ON_DEVICE, Detection, host_info, resolve_mode, usable_cores
-from .estimate import HostReference, calibrate, estimate_latency, method_text
+from .estimate import HostReference, anchor_estimate, calibrate, estimate_latency, method_text
 from .measure import Job
 from .reference import ensure_reference
 
@@ -41,7 +42,7 @@ def log_stderr(msg: str) -> None:
 
 @dataclass(frozen=True)
 class BenchSettings:
-    """How long to measure. Defaults: 20 artifacts in 133-137 s on 2 shared cores (host estimate).
+    """How long to measure. Defaults: 20 artifacts in 113-125 s on 2 shared cores (host estimate).
 
     Latency is sampled in rounds over all artifacts (each a fresh process),
     ``target_seconds`` each, and reported as the median of the round medians:
@@ -59,26 +60,27 @@ class BenchSettings:
     agree: int = 3
     stable_within: float = 0.075
     min_runs: int = 20
-    target_seconds: float = 0.3
+    target_seconds: float = 0.25
     max_seconds: float = 60.0
     warmup_runs: int = 3
     warmup_seconds: float = 0.1
-    pair_blocks: int = 4
-    pair_block_seconds: float = 0.05
+    pair_blocks: int = 8
+    pair_block_seconds: float = 0.04
     timeout_seconds: float = 900.0
 
     def job(self, path: Path, threads: int, layout: str | None = None, eval_npz: Path | None = None,
-            reference: str | None = None) -> Job:
+            partner: "Partner | None" = None) -> Job:
         return Job(path=str(path), threads=threads, layout=layout, eval_npz=str(eval_npz) if eval_npz else None,
                    min_runs=-(-self.min_runs // self.rounds), target_seconds=self.target_seconds,
                    max_seconds=self.max_seconds, warmup_runs=self.warmup_runs, warmup_seconds=self.warmup_seconds,
-                   reference=reference, pair_blocks=self.pair_blocks, pair_block_seconds=self.pair_block_seconds)
+                   reference=partner.file if partner else None, reference_layout=partner.layout if partner else None,
+                   pair_blocks=self.pair_blocks, pair_block_seconds=self.pair_block_seconds)
 
 
 def latency_is_stable(round_medians: list[float], agree: int, within: float) -> bool:
     """True when at least ``agree`` rounds, and more than half of them, lie within ``within`` of the median.
 
-    Off the device the rounds' figure is the artifact/reference ratio (the
+    Off the device the rounds' figure is the ratio to the partner (the
     quantity the estimate scales), on the device the round median.
 
     Round medians of a sub-millisecond model on a shared machine swing by 2x
@@ -229,7 +231,7 @@ def make_row(a: Artifact, res: dict, mode: str, profile_threads: int, eval_name:
     return row
 
 
-def apply_estimate(row: dict, entry: dict | None, reason: str, target: Target) -> None:
+def apply_estimate(row: dict, entry: dict | None, reason: str, target: Target, file: str | None = None) -> None:
     """Turn a host-measured row into a target estimate (or mark latency unavailable)."""
     host = row.get("latency_ms")
     row["host_latency_ms"] = host
@@ -240,8 +242,8 @@ def apply_estimate(row: dict, entry: dict | None, reason: str, target: Target) -
         row["provenance"]["latency"] = "unavailable"
         row["methods"]["latency"] = f"not estimated: {reason}"
         return
-    row["latency_ms"] = estimate_latency(host, entry)
-    row["methods"]["latency"] = method_text(entry, target, host) + _agreement(host)
+    row["latency_ms"] = estimate_latency(host, entry, file)
+    row["methods"]["latency"] = method_text(entry, target, host, file) + _agreement(host)
 
 
 # ---------------------------------------------------------------- the session
@@ -280,7 +282,7 @@ def _measure_references(refs: dict[str, list[HostReference]], threads: dict[str,
 
 
 def _round_figure(res: dict) -> float | None:
-    """What a round contributes to the reported latency: the paired ratio off the device, else the median."""
+    """What a round contributes to the reported latency: the ratio to the partner off the device, else the median."""
     if not res.get("latency_ms"):
         return None
     return res["paired"]["ratio"] if res.get("paired") else res["latency_ms"]["median"]
@@ -311,21 +313,48 @@ def _latency_rounds(first: dict, later: list[dict], settings: BenchSettings) -> 
     return out
 
 
-def _pair_with(refs: dict[str, list[HostReference]], a: Artifact) -> str | None:
-    """The primary reference model of the artifact's format, timed beside it off the device."""
-    group = refs.get(a.format)
-    return group[0].file if group else None
+@dataclass(frozen=True)
+class Partner:
+    """What an artifact is timed against in alternating blocks off the device."""
+
+    file: str
+    layout: str | None = None
+
+
+def _partner(a: Artifact, anchors: dict[str, Artifact], refs: dict[str, list[HostReference]]) -> Partner | None:
+    """The run's dense artifact of the same format (the anchor), else the format's primary reference model.
+
+    An anchor has the artifact's architecture and working set, so contention
+    for cache and memory bandwidth slows both alike and cancels in their
+    ratio; against the compute-bound reference it does not.
+    """
+    if a.format not in refs:
+        return None
+    anchor = anchors.get(a.format)
+    if anchor is not None:
+        return None if anchor is a else Partner(str(anchor.path), anchor.layout)
+    return Partner(refs[a.format][0].file)
+
+
+def _is_anchor(a: Artifact, refs: dict[str, list[HostReference]]) -> bool:
+    """The run's dense artifact of a format that is estimated through a reference model."""
+    return a.candidate == "dense" and not a.export_error and a.format in refs
 
 
 def _run_rounds(artifacts: list[Artifact], refs: dict[str, list[HostReference]], threads: dict[str, int],
-                settings: BenchSettings, eval_npz: Path | None, log: Log) -> tuple[list[dict], list[list[dict]]]:
+                settings: BenchSettings, eval_npz: Path | None,
+                log: Log) -> tuple[list[dict], list[list[dict]], dict[str, Artifact]]:
     """Round 1 measures everything; later rounds time latency only (see :class:`BenchSettings`).
 
-    Returns round 1's result per artifact and the later rounds' results per artifact.
+    Off the device the anchors (see :func:`_partner`) are measured first, so
+    that the others can be paired with them. Returns round 1's result per
+    artifact, the later rounds' results per artifact and the anchors that
+    measured cleanly, by format.
     """
     start = time.perf_counter()
-    first: list[dict] = []
+    first: list[dict | None] = [None] * len(artifacts)
     later: list[list[dict]] = [[] for _ in artifacts]
+    anchors: dict[str, Artifact] = {}
     fixed_seconds = 0.0
     for rnd in range(settings.max_rounds):
         if rnd == settings.rounds:
@@ -333,24 +362,44 @@ def _run_rounds(artifacts: list[Artifact], refs: dict[str, list[HostReference]],
         elif rnd > settings.rounds and time.perf_counter() - start - fixed_seconds > settings.extra_time * fixed_seconds:
             log(f"extra latency rounds stopped after {rnd - settings.rounds}: their time budget is used up")
             break
-        todo = range(len(artifacts)) if rnd == 0 else \
-            rounds_todo(rnd, [_round_figures(f, l) for f, l in zip(first, later)], settings)
+        if rnd == 0:
+            todo = sorted(range(len(artifacts)), key=lambda i: not _is_anchor(artifacts[i], refs))
+        else:
+            todo = rounds_todo(rnd, [_round_figures(f, l) for f, l in zip(first, later)], settings)
         if not todo:
             break
         if refs and rnd == 0:  # the references alone, at the start (and at the end of the session)
             _measure_references(refs, threads, settings, "start", log)
         for i in todo:
             a = artifacts[i]
+            partner = _partner(a, anchors, refs)
             if rnd == 0:  # the full measurement: size, load, latency, RAM, accuracy
-                first.append(_measure_one(a, threads, settings, eval_npz, _pair_with(refs, a)))
+                first[i] = _measure_one(a, threads, settings, eval_npz, partner)
+                if _is_anchor(a, refs) and first[i].get("latency_ms") and not first[i].get("error"):
+                    anchors[a.format] = a
                 log(f"[{i + 1}/{len(artifacts)}] {a.display}: {_progress(first[i])}")
             else:  # latency only
-                later[i].append(run_worker(settings.job(a.path, threads[a.format], a.layout,
-                                                        reference=_pair_with(refs, a)), settings.timeout_seconds))
+                later[i].append(run_worker(settings.job(a.path, threads[a.format], a.layout, partner=partner),
+                                           settings.timeout_seconds))
         if rnd:
             log(f"latency round {rnd + 1}: {len(todo)} artifact(s)" + ("" if rnd < settings.rounds else
                 f" whose rounds did not yet agree within {settings.stable_within:.1%}"))
-    return first, later
+    return first, later, anchors
+
+
+def anchor_floors(anchor: Artifact, measured: list[tuple[Artifact, dict]], later: list[list[dict]]) -> list[float]:
+    """Every floor of the anchor seen in the session: its own rounds and its blocks in the other workers."""
+    path = str(anchor.path)
+    out = []
+    for (a, first), rest in zip(measured, later):
+        for res in [first, *rest]:
+            if res.get("error"):
+                continue
+            if a is anchor and res.get("latency_ms"):
+                out.append(res["latency_ms"]["floor"])
+            elif (res.get("paired") or {}).get("reference") == path:
+                out.append(res["paired"]["reference_floor_ms"])
+    return out
 
 
 def bench_artifacts(artifacts: list[Artifact], target: Target, on_device: bool | None = None,
@@ -370,7 +419,7 @@ def bench_artifacts(artifacts: list[Artifact], target: Target, on_device: bool |
             if f in target.runtimes and target.calibrations(f):
                 refs[f] = [HostReference(c, str(ensure_reference(c, log))) for c in target.calibrations(f)]
 
-    first, later = _run_rounds(artifacts, refs, threads, settings, eval_npz, log)
+    first, later, anchors = _run_rounds(artifacts, refs, threads, settings, eval_npz, log)
     measured = [(a, _latency_rounds(res, later[i], settings) if res.get("latency_ms") else res)
                 for i, (a, res) in enumerate(zip(artifacts, first))]
 
@@ -378,6 +427,11 @@ def bench_artifacts(artifacts: list[Artifact], target: Target, on_device: bool |
     if mode == HOST_ESTIMATE:
         _measure_references(refs, threads, settings, "end", log)
         entries = {f: calibrate(f, group, target, threads[f]) for f, group in refs.items()}
+        for f, anchor in anchors.items():
+            if entries[f].get("scale") is not None:
+                entries[f]["anchor"] = anchor_estimate(str(anchor.path), anchor.display,
+                                                       anchor_floors(anchor, list(zip(artifacts, first)), later),
+                                                       entries[f])
 
     rows = []
     for a, res in measured:
@@ -386,7 +440,8 @@ def bench_artifacts(artifacts: list[Artifact], target: Target, on_device: bool |
             continue
         row = make_row(a, res, mode, target.threads(a.format), eval_name, settings.min_runs)
         if mode == HOST_ESTIMATE:
-            apply_estimate(row, entries.get(a.format), _no_estimate_reason(target, a.format, entries), target)
+            apply_estimate(row, entries.get(a.format), _no_estimate_reason(target, a.format, entries), target,
+                           str(a.path))
         rows.append(row)
 
     doc: dict[str, Any] = {
@@ -404,14 +459,14 @@ def bench_artifacts(artifacts: list[Artifact], target: Target, on_device: bool |
 
 
 def _measure_one(a: Artifact, threads: dict[str, int], settings: BenchSettings, eval_npz: Path | None,
-                 reference: str | None = None) -> dict:
+                 partner: Partner | None = None) -> dict:
     if a.export_error:
         return {"skipped": True, "error": a.export_error}
     facts = file_facts(a)
     if a.expected_sha256 and facts["sha256"] != a.expected_sha256:
         return {"skipped": True,
                 "error": f"{a.display} differs from its export record (sha256); re-run 'edgeprune export'"}
-    res = run_worker(settings.job(a.path, threads[a.format], a.layout, eval_npz, reference), settings.timeout_seconds)
+    res = run_worker(settings.job(a.path, threads[a.format], a.layout, eval_npz, partner), settings.timeout_seconds)
     return dict(res, file=facts)
 
 
