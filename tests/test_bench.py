@@ -540,9 +540,13 @@ def test_host_estimate_without_torch_uses_the_cached_reference(art_run, ref_cach
     proc, log = _torch_free(tmp_path, onnx, "--target", str(tiny_profile), "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert not log.exists(), f"something tried to import: {log.read_text()}"
-    row = read_json(out)["rows"][0]
+    doc = read_json(out)
+    row, ref = doc["rows"][0], doc["reference"]["onnx"]
     assert row["provenance"]["latency"] == "estimated" and row["latency_ms"]["median"] > 0
     assert row["accuracy"] is None and row["provenance"]["accuracy"] == "not-measured"  # no --eval given
+    # a file given alone has no run, so no anchor: it is paired with the reference model itself
+    assert "anchor" not in ref and row["host_latency_ms"]["paired_reference"] == ref["file"]
+    assert row["latency_ms"]["median"] == pytest.approx(row["host_latency_ms"]["paired_ratio"] * 5.0)
 
     env_cache = os.environ["EDGEPRUNE_CACHE"]
     os.environ["EDGEPRUNE_CACHE"] = str(tmp_path / "empty-cache")

@@ -127,6 +127,7 @@ class Artifact:
     expected_sha256: str | None = None
     export_error: str | None = None
     recorded_gzip: int | None = None  # gzip bytes in the export record (valid while the sha256 matches)
+    anchor: bool = False  # the run's dense artifact: the others of its format are timed against it (host estimate)
 
 
 # ---------------------------------------------------------------- the subprocess
@@ -338,7 +339,7 @@ def _partner(a: Artifact, anchors: dict[str, Artifact], refs: dict[str, list[Hos
 
 def _is_anchor(a: Artifact, refs: dict[str, list[HostReference]]) -> bool:
     """The run's dense artifact of a format that is estimated through a reference model."""
-    return a.candidate == "dense" and not a.export_error and a.format in refs
+    return a.anchor and not a.export_error and a.format in refs
 
 
 def _run_rounds(artifacts: list[Artifact], refs: dict[str, list[HostReference]], threads: dict[str, int],
@@ -543,5 +544,6 @@ def run_artifacts(artifacts_dir: Path, root: Path) -> list[Artifact]:
             if err is None and not path.is_file():
                 err = f"{display} is missing; re-run 'edgeprune export'"
             out.append(Artifact(path, cid, fmt, display, rec.get("layout"), rec.get("sha256"),
-                                f"export: {err}" if err and rec.get("error") else err, rec.get("gzip_bytes")))
+                                f"export: {err}" if err and rec.get("error") else err, rec.get("gzip_bytes"),
+                                anchor=cid == "dense"))  # export.pipeline.DENSE_ID (not imported: it needs torch)
     return out
