@@ -58,6 +58,26 @@ def repeat(d: dict) -> str:
     out += [f"| {r['artifact']} | {r['latency_ms'][0]:.3g} / {r['latency_ms'][1]:.3g} | {r['latency_diff']:.1%} | "
             f"{r['host_median_diff']:.1%} | {r['peak_ram_diff']:.2%} | {r['rounds'][0]} / {r['rounds'][1]} |"
             for r in d["rows"]]
+    for fmt, pair in (d.get("anchors") or {}).items():
+        if all(pair):
+            out += ["", f"Anchor ({fmt}, {pair[0]['artifact']}): estimate {pair[0]['estimate_ms']:.3g} / "
+                        f"{pair[1]['estimate_ms']:.3g} ms from host floors {pair[0]['host_floor_ms']:.3g} / "
+                        f"{pair[1]['host_floor_ms']:.3g} ms over {pair[0]['floors']} / {pair[1]['floors']} timings."]
+    return "\n".join(out)
+
+
+def contention(d: dict) -> str:
+    out = [f"Contention trace ({_stamp(d)}): {d['artifact']}, its anchor {d['anchor']} and {d['reference']} "
+           f"({d['format']}, 1 thread) in alternating {d['block_seconds']:g}-s blocks for {d['minutes']:g} min; "
+           f"replayed as pairs of consecutive {d['bench_seconds']:g}-s benches, {d['rounds']} rounds of "
+           f"{d['pair_blocks']} pair blocks each, the anchor also in {d['slots']} other workers' rounds.", "",
+           "| estimator | bench pairs | within 15% | within 10% | mean diff | p95 | worst |", "|---|---|---|---|---|---|---|"]
+    out += [f"| {k} | {v['pairs']} | {v['within_15pct']:.1%} | {v['within_10pct']:.1%} | {v['mean']:.1%} | "
+            f"{v['p95']:.1%} | {v['worst']:.1%} |" for k, v in d["estimators"].items()]
+    w = d["windows"]
+    span = lambda key: f"{min(x[key] for x in w):.3g}-{max(x[key] for x in w):.3g}"
+    out += ["", f"Over {len(w)} windows of 20 s: artifact median {span('a_median')} ms, artifact floor "
+                f"{span('a_floor')} ms, anchor median {span('d_median')} ms, reference median {span('r_median')} ms."]
     return "\n".join(out)
 
 
@@ -80,7 +100,7 @@ def quality(d: dict, title: str) -> str:
 
 def main() -> int:
     parts = []
-    for name, render in (("size", size), ("pipeline", pipeline), ("repeat", repeat),
+    for name, render in (("size", size), ("pipeline", pipeline), ("repeat", repeat), ("contention", contention),
                          ("latency", lambda d: with_markdown(d, "Latency")),
                          ("quality-quick", lambda d: quality(d, "Quality, --quick")),
                          ("quality", lambda d: quality(d, "Quality"))):
