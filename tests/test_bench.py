@@ -323,6 +323,7 @@ def test_bench_run_host_estimate_scales_by_reference(run_copy, ref_cache, tiny_p
             assert r["provenance"]["latency"] == "estimated"
             if r["candidate"] == "dense":  # the anchor: (its lowest floor / the reference's) x the device latency
                 assert "paired_ratio" not in host and "anchor of this format" in r["methods"]["latency"]
+                assert "agree" not in r["methods"]["latency"]  # its round medians do not enter its estimate
                 assert lat["median"] == pytest.approx(anchor["estimate_ms"])
             else:  # paired with the anchor in every round: artifact/anchor ratio x the anchor's estimate
                 assert len(host["paired_ratios"]) == FAST.rounds and host["paired_reference"] == anchor["file"]

@@ -244,7 +244,9 @@ def apply_estimate(row: dict, entry: dict | None, reason: str, target: Target, f
         row["methods"]["latency"] = f"not estimated: {reason}"
         return
     row["latency_ms"] = estimate_latency(host, entry, file)
-    row["methods"]["latency"] = method_text(entry, target, host, file) + _agreement(host)
+    is_anchor = file is not None and file == (entry.get("anchor") or {}).get("file")
+    # the anchor's estimate comes from its floor, so whether its round medians agreed says nothing about it
+    row["methods"]["latency"] = method_text(entry, target, host, file) + ("" if is_anchor else _agreement(host))
 
 
 # ---------------------------------------------------------------- the session
