@@ -124,6 +124,11 @@ def anchor_estimate(file: str, display: str, floors: list[float], entry: dict) -
             "estimate_ms": ratio * entry["device_reference_ms"]}
 
 
+def is_anchor_file(entry: dict, file: str | None) -> bool:
+    """Whether ``file`` is the anchor of the format ``entry`` calibrates."""
+    return file is not None and file == (entry.get("anchor") or {}).get("file")
+
+
 def _partner_ms(host: dict, entry: dict) -> float | None:
     """The device latency (published or estimated) of what the artifact was paired with."""
     anchor = entry.get("anchor") or {}
@@ -136,9 +141,8 @@ def _partner_ms(host: dict, entry: dict) -> float | None:
 def artifact_scale(host: dict, entry: dict, file: str | None = None) -> float:
     """Host -> target factor for the artifact at ``file``: the anchor's own estimate, its paired ratio x
     its partner's device latency, or else the session scale."""
-    anchor = entry.get("anchor")
-    if anchor and file == anchor["file"]:
-        return anchor["estimate_ms"] / host["median"]
+    if is_anchor_file(entry, file):
+        return entry["anchor"]["estimate_ms"] / host["median"]
     partner = _partner_ms(host, entry)
     if host.get("paired_ratio") and partner and host.get("median"):
         return host["paired_ratio"] * partner / host["median"]
@@ -166,7 +170,7 @@ def method_text(entry: dict, target: Target, host: dict | None = None, file: str
         f"{anchor['floor_ratio']:.4g} (lowest host floor of {anchor['artifact']} over {anchor['floors']} timings in "
         f"this session / {entry['model']}@{entry['input_size']}'s; floor = 1st percentile of call times) x {ref}")
     host = host or {}
-    if anchor and file == anchor["file"]:
+    if is_anchor_file(entry, file):
         return f"estimated (anchor of this format): {anchor_text}" + tail
     partner = _partner_ms(host, entry)
     if host.get("paired_ratio") and partner:

@@ -29,7 +29,7 @@ from ..runio import gzip_size, sha256_file
 from ..runtimes import RUNTIMES
 from ..targets import Target
 from .device import HOST_ESTIMATE, ON_DEVICE, Detection, host_info, resolve_mode, usable_cores
-from .estimate import HostReference, anchor_estimate, calibrate, estimate_latency, method_text
+from .estimate import HostReference, anchor_estimate, calibrate, estimate_latency, is_anchor_file, method_text
 from .measure import Job
 from .reference import ensure_reference
 
@@ -244,9 +244,9 @@ def apply_estimate(row: dict, entry: dict | None, reason: str, target: Target, f
         row["methods"]["latency"] = f"not estimated: {reason}"
         return
     row["latency_ms"] = estimate_latency(host, entry, file)
-    is_anchor = file is not None and file == (entry.get("anchor") or {}).get("file")
     # the anchor's estimate comes from its floor, so whether its round medians agreed says nothing about it
-    row["methods"]["latency"] = method_text(entry, target, host, file) + ("" if is_anchor else _agreement(host))
+    row["methods"]["latency"] = method_text(entry, target, host, file) + ("" if is_anchor_file(entry, file) else
+                                                                          _agreement(host))
 
 
 # ---------------------------------------------------------------- the session
