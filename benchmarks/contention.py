@@ -54,7 +54,9 @@ def record(paths: list[Path], layouts: list[str | None], seconds: float) -> list
 
 
 def _floor(blocks: list[np.ndarray]) -> float:
-    return float(np.percentile(np.concatenate(blocks), 1))
+    from edgeprune.bench.measure import floor_ms
+
+    return floor_ms(np.concatenate(blocks))
 
 
 def estimates(A, D, R, start: int, length: int, rounds: int, slots: int, rng) -> dict[str, float]:
