@@ -129,7 +129,7 @@ def prepare_dense(cfg: PruneConfig, rd: RunDir, data: Dataset, spec: ModelSpec) 
 def phase1_ranges(model: torch.nn.Module, layers: list[Layer], calib, rd: RunDir, dense_sha: str) -> list[LayerRange]:
     if rd.ranges_json.exists():
         doc = read_json(rd.ranges_json)
-        if doc.get("dense_sha256") == dense_sha:
+        if doc.get("dense_sha256") == dense_sha and doc.get("criteria") == importance.DEFINITIONS:
             return [LayerRange.from_json(d) for d in doc["layers"]]
     t0 = time.perf_counter()
     scores, skipped = {}, {}
@@ -144,7 +144,7 @@ def phase1_ranges(model: torch.nn.Module, layers: list[Layer], calib, rd: RunDir
     ranges = derive_ranges(layers, scores, baselines=tuple(scores))
     write_json(rd.ranges_json, {
         "dense_sha256": dense_sha, "baselines": list(scores), "skipped": skipped, "global_targets": [0.7, 0.8, 0.9],
-        "seconds": round(time.perf_counter() - t0, 2),
+        "criteria": importance.DEFINITIONS, "seconds": round(time.perf_counter() - t0, 2),
         "rules": "norm -> [0,0]; patch_embed -> [0.15,0.30]; < 10,000 params -> clamp to [0,0.10]; clamp [0,0.98]; first match wins",
         "layers": [r.to_json() for r in ranges],
     })
