@@ -86,14 +86,15 @@ def with_markdown(d: dict, title: str) -> str:
 
 
 def quality(d: dict, title: str) -> str:
-    from quality import front, render, render_front, summarise
+    from quality import front, knees, render, render_front, render_knees, summarise
 
     cfg = d["config"]
     runs = d["runs"]
     models = ", ".join(m if isinstance(m, str) else m["name"] + "".join(f" {k}={v}" for k, v in m["model_args"].items())
                        for m in cfg["models"])
     return (f"{title} ({_stamp(d)}; {models}; {cfg['seeds']} seed(s), signals {', '.join(cfg['signals'])}, "
-            f"fine-tuning <= {cfg['epochs']} epochs, {d['seconds']:.0f} s):\n\n{render(summarise(runs, cfg['signals']))}"
+            f"fine-tuning <= {cfg['epochs']} epochs, {d['seconds']:.0f} s):\n\n{render(table := summarise(runs, cfg['signals']))}"
+            f"\n\nPer method, the knee (mean over seeds):\n\n{render_knees(knees(table))}"
             f"\n\nThe whole Mix-and-Match front (every signal x strategy, mean ± std over seeds):\n\n"
             f"{render_front(front(runs))}")
 
