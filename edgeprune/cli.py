@@ -146,18 +146,20 @@ def targets_show(name):
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--target", help="Profile name or path to a .toml.")
 @click.option("--on-device", is_flag=True, default=None, help="All figures measured here (this machine is the target).")
-@click.option("--import", "import_file", type=click.Path(dir_okay=False), help="Merge a bench JSON made on the device into RUN.")
+@click.option("--import", "import_files", multiple=True, type=click.Path(dir_okay=False),
+              help="Merge device measurements into RUN: bench JSONs made on the device, trtexec logs (with their "
+                   "--exportTimes JSON) or TFLite benchmark_model logs; further files may follow RUN.")
 @click.option("--eval", "eval_npz", type=click.Path(dir_okay=False), help="With artifact files: an .npz with x, y for accuracy.")
 @click.option("--out", type=click.Path(dir_okay=False), help="With artifact files: where to write the JSON.")
 @_user_errors
-def bench(paths, target, on_device, import_file, eval_npz, out):
+def bench(paths, target, on_device, import_files, eval_npz, out):
     """Size, latency, peak RAM and accuracy of artifacts through their runtimes (torch-free)."""
     from . import bench as b
 
-    if import_file:
-        if len(paths) != 1:
-            raise EdgepruneError("--import needs exactly one RUN directory.", "Example: edgeprune bench RUN --import device.json")
-        b.import_bench(paths[0], import_file)
+    if import_files:
+        if not paths or not Path(paths[0]).is_dir():
+            raise EdgepruneError("--import needs the RUN directory first.", "Example: edgeprune bench RUN --import device.json")
+        b.import_device_files(paths[0], [*import_files, *paths[1:]], target=target)
         return
     if not target:
         raise EdgepruneError("--target is required.", "See 'edgeprune targets' for names.")

@@ -18,11 +18,17 @@ MB = 1e6  # size budgets are in 10^6 bytes
 _FIELDS = {
     "accuracy": ("accuracy", lambda r: r.get("accuracy")),
     "size_mb": ("size", lambda r: None if r.get("size_bytes") is None else r["size_bytes"] / MB),
-    "latency_ms": ("latency", lambda r: (r.get("latency_ms") or {}).get("median")),
+    "latency_ms": ("latency", lambda r: latency_value(r.get("latency_ms"))),
     "peak_ram_mb": ("peak_ram", lambda r: r.get("peak_ram_mb")),
 }
 _CARRY = ("artifact", "sha256", "size_bytes", "gzip_bytes", "runtime", "runtime_version", "threads", "threads_profile",
           "n_eval", "latency_ms", "memory_settings")
+
+
+def latency_value(lat: dict | None) -> float | None:
+    """The figure a latency record is compared by: its ``statistic`` (median unless a tool printed only a mean)."""
+    lat = lat or {}
+    return lat.get(lat.get("statistic") or "median")
 
 
 def _figure(row: dict, objective: str) -> Figure | None:
