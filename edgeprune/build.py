@@ -14,7 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .errors import NothingFeasible
+from .errors import EdgepruneError, NothingFeasible
+from .locks import clean_stage_temps
 from .runio import RunDir, read_json, write_json
 
 
@@ -72,6 +73,7 @@ def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None) ->
     rd = RunDir(out)
     log: list[dict] = []
     t0 = time.perf_counter()
+    failed = False
     try:
         with _stage("prune", log):
             run_prune(cfg, out)
@@ -86,14 +88,27 @@ def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None) ->
             select(out, target, **{k: v for k, v in (budgets or {}).items() if v is not None})
         with _stage("ship", log):
             bundle = ship(out, target)
+    except BaseException:
+        failed = True
+        raise
     finally:
-        if rd.root.exists():
-            write_json(rd.root / "build.json", {
-                "target": name, "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                "seconds": round(time.perf_counter() - t0, 2), "stages": log,
-            })
+        _write_log(rd, {"target": name, "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                        "seconds": round(time.perf_counter() - t0, 2), "stages": log}, quiet=failed)
     _summary(rd, name, Path(bundle), log)
     return Path(bundle)
+
+
+def _write_log(rd: RunDir, doc: dict, quiet: bool) -> None:
+    """Write build.json. After a failed stage a write error is dropped: the stage's error is the one to show
+    (often the same full or read-only disk), not a second one about this log."""
+    if not rd.root.exists():
+        return
+    try:
+        clean_stage_temps(rd.root, "build")
+        write_json(rd.root / "build.json", doc)
+    except (EdgepruneError, OSError):
+        if not quiet:
+            raise
 
 
 def _summary(rd: RunDir, target: str, bundle: Path, log: list[dict]) -> None:

@@ -193,23 +193,37 @@ def select(run, target, max_size_mb, max_ram_mb, max_latency_ms, min_accuracy, f
 @main.command()
 @click.argument("run", type=click.Path(file_okay=False, exists=True))
 @click.option("--target", required=True)
+@click.option("--sign-key", type=click.Path(dir_okay=False), help="ed25519 private key (PEM): sign the manifest.")
 @_user_errors
-def ship(run, target):
+def ship(run, target, sign_key):
     """Write the bundle for the selected candidate: model, manifest, eval set, report."""
     from .ship import ship as do_ship
 
-    click.echo(f"bundle: {do_ship(run, target)}")
+    click.echo(f"bundle: {do_ship(run, target, sign_key=sign_key)}")
 
 
 @main.command()
 @click.argument("bundle", type=click.Path(file_okay=False, exists=True))
+@click.option("--public-key", type=click.Path(dir_okay=False), help="ed25519 public key (PEM): check the signature.")
 @_user_errors
-def verify(bundle):
-    """Check a ship bundle: sha256, and eval.npz accuracy through the runtime (torch-free)."""
+def verify(bundle, public_key):
+    """Check a ship bundle: contents, signature, sha256, and eval.npz accuracy through the runtime (torch-free)."""
     from .ship.verify import verify as do_verify
 
-    ok = do_verify(bundle)
+    ok = do_verify(bundle, public_key=public_key)
     sys.exit(0 if ok else 1)
+
+
+@main.command()
+@click.argument("out", type=click.Path(dir_okay=False))
+@_user_errors
+def keygen(out):
+    """Write a new ed25519 key pair for ship --sign-key: OUT (private, keep it secret) and OUT.pub."""
+    from .ship.signing import fingerprint, keygen as do_keygen, load_public_key
+
+    priv, pub = do_keygen(out)
+    click.echo(f"private key: {priv} (keep it off the device)")
+    click.echo(f"public key:  {pub} (key {fingerprint(load_public_key(pub))})")
 
 
 # ---------------------------------------------------------------- build

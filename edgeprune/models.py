@@ -126,9 +126,8 @@ def read_state_dict(path: str | Path) -> dict:
     except EdgepruneError:
         raise
     except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise EdgepruneError(
-            f"Checkpoint {p} cannot be read safely ({first[:160]}).",
+            f"Checkpoint {p} cannot be read safely ({_load_reason(e)}).",
             "Save it with torch.save(model.state_dict(), path) or safetensors; pickled whole models are refused.",
         ) from None
     for key in ("state_dict", "model", "model_state_dict", "module"):
@@ -137,6 +136,22 @@ def read_state_dict(path: str | Path) -> dict:
     if not isinstance(sd, dict) or not all(hasattr(v, "shape") for v in sd.values()):
         raise EdgepruneError(f"Checkpoint {p} is not a state_dict of tensors.", "Save model.state_dict().")
     return {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in sd.items()}
+
+
+def _load_reason(e: Exception) -> str:
+    """Why a checkpoint did not load, in whole words: the refused class of a pickle, else the first sentence."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()
+    refused = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if refused:
+        return f"it pickles {refused.group(1)}, and only tensors are loaded"
+    unpickler = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+    if unpickler:
+        return f"not a weights-only torch file: {unpickler.group(1).strip().rstrip('.')}"
+    first = text.splitlines()[0].strip() if text else ""
+    sentence = re.split(r"(?<=[.!?])\s+", first)[0].rstrip(".") if first else ""
+    return f"{type(e).__name__}: {sentence}" if sentence else type(e).__name__
 
 
 def load_weights(model, state_dict: dict, source: str = "checkpoint") -> None:

@@ -14,7 +14,7 @@ pytest.importorskip("litert_torch")
 
 from edgeprune.errors import EdgepruneError  # noqa: E402
 from edgeprune.export import ExportFailed, export_run, sparse_tflite  # noqa: E402
-from edgeprune.runio import RunDir, read_json, sha256_file  # noqa: E402
+from edgeprune.runio import RunDir, read_json, sha256_file, write_json  # noqa: E402
 
 CID = "magnitude-fake-90"
 DECODE_OPS = {"ScatterND", "CumSum", "Gather", "BitShift", "BitwiseAnd", "ConstantOfShape"}
@@ -120,6 +120,8 @@ def test_changed_weights_are_reexported_and_stale_formats_dropped(exported, tmp_
     sd = load_file(str(rd.candidate_weights(CID)))
     sd["fc.weight"] = torch.zeros_like(sd["fc.weight"])
     save_file(sd, str(rd.candidate_weights(CID)))
+    cand = read_json(rd.candidate_json(CID))  # what a re-run of prune records with new weights
+    write_json(rd.candidate_json(CID), dict(cand, sha256=sha256_file(rd.candidate_weights(CID))))
     export_run(run, formats=["onnx"], candidates=[CID])
     new = read_json(rd.artifact_json(CID))
     assert new["source"]["sha256"] == sha256_file(rd.candidate_weights(CID)) != old["source"]["sha256"]

@@ -80,7 +80,7 @@ def test_resume_after_a_killed_candidate(pruned, tmp_path):
     rd = RunDir(copy)
     victim = "product-aggressive"
     shutil.rmtree(rd.candidate_dir(victim))
-    (copy / "candidates" / f".{victim}.abc.tmp").mkdir()  # what a kill -9 mid-write leaves
+    (copy / "candidates" / f".{victim}.edgeprune-abc.tmp").mkdir()  # what a kill -9 mid-write leaves (marked)
     kept = {cid: rd.candidate_weights(cid).stat().st_mtime_ns for cid in rd.candidate_ids()}
     run_prune(PruneConfig(**FAST), copy)
     assert victim in rd.candidate_ids()

@@ -6,7 +6,9 @@
 ``import_device_files(RUN, files, target)`` also takes trtexec and TFLite
 benchmark_model logs (:mod:`edgeprune.bench.logimport`).
 
-Every artifact is measured in a fresh subprocess (:mod:`edgeprune.bench.worker`).
+Every artifact is measured in a fresh subprocess (:mod:`edgeprune.bench.worker`);
+each result is journaled as it arrives, so an interrupted bench resumes
+(:mod:`edgeprune.bench.journal`). One bench per run at a time (:mod:`edgeprune.locks`).
 Off the device, latency is estimated through reference models
 (:mod:`edgeprune.bench.estimate`). Torch-free: only building a missing
 reference model on the host imports torch.
@@ -17,12 +19,16 @@ import os
 from pathlib import Path
 
 from ..errors import EdgepruneError
+from ..locks import clean_stage_temps, stage_lock
 from ..runio import RunDir, read_json
 from ..targets import Target, load_target
 from .device import HOST_ESTIMATE, ON_DEVICE, detect, host_info
-from .session import Artifact, BenchSettings, Log, artifact_from_file, bench_artifacts, log_stderr, run_artifacts
-from .logimport import import_device_files
-from .store import format_summary, import_bench, write_bench
+from .journal import Journal, journal_path
+from .session import (Artifact, BenchSettings, Log, artifact_from_file, bench_artifacts, log_stderr, run_artifacts,
+                      run_worker)
+from .store import format_summary, write_bench
+from .store import import_bench as _import_bench
+from .logimport import import_device_files as _import_device_files
 
 __all__ = ["bench_is_current", "bench_run", "bench_files", "import_bench", "import_device_files", "bench_artifacts",
            "BenchSettings", "Artifact", "format_summary", "detect", "host_info", "HOST_ESTIMATE", "ON_DEVICE"]
@@ -42,10 +48,13 @@ def bench_run(run: str | os.PathLike, target: str | Target, on_device: bool | No
     eval_npz = rd.test_npz if rd.test_npz.is_file() else None
     if eval_npz is None:
         log(f"warning: {rd.test_npz} is missing; accuracy is not measured.")
-    doc = bench_artifacts(artifacts, prof, on_device, eval_npz, "data/test.npz", settings, log)
-    out = write_bench(rd.bench_json(prof.name), doc)
+    with stage_lock(rd.root, "bench"):
+        clean_stage_temps(rd.root, "bench")
+        out = _measure_and_write(artifacts, prof, on_device, eval_npz, "data/test.npz", settings, log,
+                                 rd.bench_json(prof.name))
     if echo:
-        print(format_summary(read_json(out)))
+        doc = read_json(out)
+        print(format_summary(doc))
         log(f"wrote {out} in {doc['seconds']:.0f} s")
     return out
 
@@ -63,12 +72,42 @@ def bench_files(paths: list[str | os.PathLike], target: str | Target, on_device:
     if npz is not None and not npz.is_file():
         raise EdgepruneError(f"Eval set {npz} does not exist.", "Give the .npz with x, y (a ship bundle's eval.npz or RUN/data/test.npz).")
     dest = Path(out) if out else Path(f"bench-{prof.name}.json")
-    doc = bench_artifacts(artifacts, prof, on_device, npz, npz.name if npz else None, settings, log)
-    written = write_bench(dest, doc)
+    written = _measure_and_write(artifacts, prof, on_device, npz, npz.name if npz else None, settings, log, dest)
     if echo:
+        doc = read_json(written)
         print(format_summary(doc))
         log(f"wrote {written} in {doc['seconds']:.0f} s")
     return written
+
+
+def _measure_and_write(artifacts: list[Artifact], prof: Target, on_device: bool | None, eval_npz: Path | None,
+                       eval_name: str | None, settings: BenchSettings | None, log: Log, dest: Path) -> Path:
+    """Measure (resuming from the journal beside ``dest``), write ``dest``, then drop the journal."""
+    timeout = (settings or BenchSettings()).timeout_seconds
+    journal = Journal(journal_path(dest), lambda job: run_worker(job, timeout))
+    if journal.saved:
+        log(f"resuming: {len(journal.saved)} result(s) of an interrupted bench in {journal.path}")
+    doc = bench_artifacts(artifacts, prof, on_device, eval_npz, eval_name, settings, log, measure=journal.measure)
+    if journal.reused:
+        doc["resumed"] = {"results": journal.reused, "from": journal.path.name,
+                          "note": "worker results measured before an interruption were reused (same files, "
+                                  "settings, machine and version); the reference models were measured in this session"}
+    written = write_bench(dest, doc)
+    journal.finish()
+    return written
+
+
+def import_bench(run: str | os.PathLike, file: str | os.PathLike, log: Log = log_stderr) -> Path:
+    """Merge a bench JSON measured on the device into ``RUN/bench/<target>.json`` (under the bench lock)."""
+    with stage_lock(RunDir(run).root, "bench"):
+        return _import_bench(run, file, log)
+
+
+def import_device_files(run: str | os.PathLike, files: list[str | os.PathLike], target: str | Target | None = None,
+                        log: Log = log_stderr) -> list[Path]:
+    """Merge device bench JSON and trtexec / benchmark_model logs into the run (under the bench lock)."""
+    with stage_lock(RunDir(run).root, "bench"):
+        return _import_device_files(run, files, target=target, log=log)
 
 
 def bench_is_current(run: str | os.PathLike, target: str | Target) -> bool:
@@ -83,9 +122,12 @@ def bench_is_current(run: str | os.PathLike, target: str | Target) -> bool:
     if not path.is_file() or not rd.artifacts_dir.is_dir():
         return False
     try:
-        rows = read_json(path).get("rows", [])
+        doc = read_json(path)
     except ValueError:
         return False
-    have = {(r.get("candidate"), r.get("format"), r.get("sha256")) for r in rows}
+    rows = doc.get("rows", []) if isinstance(doc, dict) else []
+    if not isinstance(rows, list):
+        return False
+    have = {(r.get("candidate"), r.get("format"), r.get("sha256")) for r in rows if isinstance(r, dict)}
     want = {(a.candidate, a.format, a.expected_sha256) for a in run_artifacts(rd.artifacts_dir, rd.root)}
     return bool(want) and want <= have

@@ -34,6 +34,7 @@ from .measure import Job
 from .reference import ensure_reference
 
 Log = Callable[[str], None]
+Measure = Callable[[Job, int], dict]  # (job, round) -> worker result; a journal may answer from saved results
 
 
 def log_stderr(msg: str) -> None:
@@ -345,8 +346,8 @@ def _is_anchor(a: Artifact, refs: dict[str, list[HostReference]]) -> bool:
 
 
 def _run_rounds(artifacts: list[Artifact], refs: dict[str, list[HostReference]], threads: dict[str, int],
-                settings: BenchSettings, eval_npz: Path | None,
-                log: Log) -> tuple[list[dict], list[list[dict]], dict[str, Artifact]]:
+                settings: BenchSettings, eval_npz: Path | None, log: Log,
+                measure: Measure) -> tuple[list[dict], list[list[dict]], dict[str, Artifact]]:
     """Round 1 measures everything; later rounds time latency only (see :class:`BenchSettings`).
 
     Off the device the anchors (see :func:`_partner`) are measured first, so
@@ -377,13 +378,12 @@ def _run_rounds(artifacts: list[Artifact], refs: dict[str, list[HostReference]],
             a = artifacts[i]
             partner = _partner(a, anchors, refs)
             if rnd == 0:  # the full measurement: size, load, latency, RAM, accuracy
-                first[i] = _measure_one(a, threads, settings, eval_npz, partner)
+                first[i] = _measure_one(a, threads, settings, eval_npz, partner, measure)
                 if _is_anchor(a, refs) and first[i].get("latency_ms") and not first[i].get("error"):
                     anchors[a.format] = a
                 log(f"[{i + 1}/{len(artifacts)}] {a.display}: {_progress(first[i])}")
             else:  # latency only
-                later[i].append(run_worker(settings.job(a.path, threads[a.format], a.layout, partner=partner),
-                                           settings.timeout_seconds))
+                later[i].append(measure(settings.job(a.path, threads[a.format], a.layout, partner=partner), rnd))
         if rnd:
             log(f"latency round {rnd + 1}: {len(todo)} artifact(s)" + ("" if rnd < settings.rounds else
                 f" whose rounds did not yet agree within {settings.stable_within:.1%}"))
@@ -407,8 +407,13 @@ def anchor_floors(anchor: Artifact, measured: list[tuple[Artifact, dict]], later
 
 def bench_artifacts(artifacts: list[Artifact], target: Target, on_device: bool | None = None,
                     eval_npz: Path | None = None, eval_name: str | None = None,
-                    settings: BenchSettings | None = None, log: Log = log_stderr) -> dict:
-    """Measure ``artifacts`` for ``target``; return the bench document (not written)."""
+                    settings: BenchSettings | None = None, log: Log = log_stderr,
+                    measure: Measure | None = None) -> dict:
+    """Measure ``artifacts`` for ``target``; return the bench document (not written).
+
+    ``measure`` runs each worker job (default: :func:`run_worker`); a journal answers it from saved results
+    (:mod:`.journal`).
+    """
     settings = settings or BenchSettings()
     t0 = time.perf_counter()
     mode, found = resolve_mode(target, on_device)
@@ -422,7 +427,8 @@ def bench_artifacts(artifacts: list[Artifact], target: Target, on_device: bool |
             if f in target.runtimes and target.calibrations(f):
                 refs[f] = [HostReference(c, str(ensure_reference(c, log))) for c in target.calibrations(f)]
 
-    first, later, anchors = _run_rounds(artifacts, refs, threads, settings, eval_npz, log)
+    measure = measure or (lambda job, rnd: run_worker(job, settings.timeout_seconds))
+    first, later, anchors = _run_rounds(artifacts, refs, threads, settings, eval_npz, log, measure)
     measured = [(a, _latency_rounds(res, later[i], settings) if res.get("latency_ms") else res)
                 for i, (a, res) in enumerate(zip(artifacts, first))]
 
@@ -462,14 +468,14 @@ def bench_artifacts(artifacts: list[Artifact], target: Target, on_device: bool |
 
 
 def _measure_one(a: Artifact, threads: dict[str, int], settings: BenchSettings, eval_npz: Path | None,
-                 partner: Partner | None = None) -> dict:
+                 partner: Partner | None, measure: Measure) -> dict:
     if a.export_error:
         return {"skipped": True, "error": a.export_error}
     facts = file_facts(a)
     if a.expected_sha256 and facts["sha256"] != a.expected_sha256:
         return {"skipped": True,
                 "error": f"{a.display} differs from its export record (sha256); re-run 'edgeprune export'"}
-    res = run_worker(settings.job(a.path, threads[a.format], a.layout, eval_npz, partner), settings.timeout_seconds)
+    res = measure(settings.job(a.path, threads[a.format], a.layout, eval_npz, partner), 0)
     return dict(res, file=facts)
 
 

@@ -6,6 +6,11 @@ runtime against PyTorch, and only then rename it into place. A format that
 fails records ``{"error": ...}``, removes any stale file and does not stop the
 others; the call raises one line at the end. A format whose recorded source
 hash, exporter schema and file hash still match is skipped.
+
+The record ``<id>.json`` is rewritten after each format, so a disk that fills
+up on the second format leaves the first one recorded; if the record itself
+cannot be written, the format's new file is removed again (never a file
+without a record). A full or read-only disk stops the export with one line.
 """
 from __future__ import annotations
 
@@ -17,9 +22,11 @@ from typing import Callable
 import numpy as np
 
 from .. import __version__
-from ..errors import EdgepruneError
+from ..errors import EdgepruneError, WriteFailed, write_error
+from ..locks import clean_stage_temps, stage_lock
 from ..models import ModelSpec
-from ..runio import RunDir, atomic_path, clean_stale_temps, gzip_size, read_json, sha256_file, write_json
+from ..runio import (RunDir, atomic_path, clean_stale_temps, gzip_size, read_json, read_json_object, sha256_file,
+                     write_json)
 from .failures import ExportFailed
 from .formats import FORMATS, Format, get_format
 
@@ -43,6 +50,7 @@ class Source:
     spec: ModelSpec
     input_shape: list[int]
     load: Callable[[], object]  # -> eval torch model with masks baked in
+    expected: str | None = None  # sha256 the run recorded for the weights (a mismatch means damaged)
 
 
 @dataclass
@@ -62,9 +70,10 @@ def _is_current(prev: dict | None, source: Source, sha: str) -> bool:
 
 def _read_record(path: Path) -> dict | None:
     try:
-        return read_json(path) if path.is_file() else None
+        doc = read_json(path) if path.is_file() else None
     except ValueError:  # unreadable (hand-edited): treat as absent, it is rewritten
         return None
+    return doc if isinstance(doc, dict) else None
 
 
 def _cached_entry(prev: dict | None, fmt: str, out_dir: Path) -> dict | None:
@@ -83,6 +92,10 @@ def export_source(source: Source, formats: list[str], out_dir: Path, inputs: Par
     json_path = out_dir / f"{source.id}.json"
     prev = _read_record(json_path)
     sha = sha256_file(source.weights)
+    if source.expected and sha != source.expected:
+        raise EdgepruneError(f"Weights of {source.id!r} ({source.recorded}) are damaged: their sha256 differs from "
+                             "the run's record.", "Re-run 'edgeprune prune' with the same options on this run: it "
+                                                  "rebuilds weights that do not match their record.")
     current = _is_current(prev, source, sha)
     entries: dict[str, dict] = {}
     if current:  # keep formats not asked for this time (their errors too: still true for these weights)
@@ -102,13 +115,21 @@ def export_source(source: Source, formats: list[str], out_dir: Path, inputs: Par
             todo.append(fmt)
     if current and not todo:
         return prev
-    record = _export_formats(source, sha, todo, out_dir, inputs, entries)
-    write_json(json_path, record)
-    return record
+    return _export_formats(source, sha, todo, out_dir, inputs, entries, json_path)
+
+
+def _write_record(json_path: Path, record: dict, new_file: Path | None) -> None:
+    """Write ``<id>.json``; if that fails, remove the format's new file so none stays unrecorded."""
+    try:
+        write_json(json_path, record)
+    except WriteFailed:
+        if new_file is not None:
+            new_file.unlink(missing_ok=True)
+        raise
 
 
 def _export_formats(source: Source, sha: str, todo: list[Format], out_dir: Path, inputs: ParityInputs,
-                    entries: dict[str, dict]) -> dict:
+                    entries: dict[str, dict], json_path: Path) -> dict:
     import torch
 
     from .floor import size_report
@@ -119,12 +140,15 @@ def _export_formats(source: Source, sha: str, todo: list[Format], out_dir: Path,
     ref = reference(model, inputs.x)
     batch = source.input_shape[0]
     sample = torch.from_numpy(inputs.x[:batch]) if len(inputs.x) >= batch else torch.randn(source.input_shape)
+    base = {"id": source.id, "source": {"weights": source.recorded, "sha256": sha}, "model": source.spec.to_json(),
+            "input_shape": list(source.input_shape), **sizes, "exporter": _exporter()}
+    record = dict(base, formats={})
     for fmt in todo:
         entries[fmt.name] = _export_one(source, fmt, model, sample, inputs, ref, sizes, out_dir)
-    order = [f for f in FORMATS if f in entries]
-    return {"id": source.id, "source": {"weights": source.recorded, "sha256": sha}, "model": source.spec.to_json(),
-            "input_shape": list(source.input_shape), **sizes, "exporter": _exporter(),
-            "formats": {f: entries[f] for f in order}}
+        record = dict(base, formats={f: entries[f] for f in FORMATS if f in entries})
+        written = None if "error" in entries[fmt.name] else out_dir / entries[fmt.name]["file"]
+        _write_record(json_path, record, written)
+    return record
 
 
 def _export_one(source: Source, fmt: Format, model, sample, inputs: ParityInputs, ref: np.ndarray,
@@ -140,6 +164,11 @@ def _export_one(source: Source, fmt: Format, model, sample, inputs: ParityInputs
             converted = fmt.convert(model, sample)
         except EdgepruneError:
             raise
+        except OSError as e:  # a converter's scratch space is full or read-only: not a property of the model
+            disk = write_error(e, e.filename or "the converter's temporary files")
+            if disk is None:
+                raise describe(fmt, e, model, sample) from e
+            raise disk from None
         except ImportError as e:
             raise ExportFailed(f"{fmt.name}: {e.name or e} is not installed.",
                                "Install the host extra: pip install 'edgeprune[host]'") from e
@@ -148,6 +177,8 @@ def _export_one(source: Source, fmt: Format, model, sample, inputs: ParityInputs
         with atomic_path(final) as tmp:
             tmp.write_bytes(converted.data)
             parity, io = check(tmp, fmt.suffix, fmt.layout, inputs.x, ref, inputs.origin, label)
+    except WriteFailed:
+        raise  # the disk, not the model: stop, keep what is on disk
     except EdgepruneError as e:
         final.unlink(missing_ok=True)  # a stale artifact of older weights must not survive a failure
         _log(f"export {source.id}.{fmt.name}: FAILED: {e}")
@@ -197,12 +228,13 @@ def _run_sources(rd: RunDir, run: dict, candidates: list[str] | None) -> list[So
     sources = []
     for cid in wanted:
         if cid == DENSE_ID:
-            path = rd.dense_weights
+            path, expected = rd.dense_weights, (run.get("dense") or {}).get("sha256")
         else:
-            path = rd.candidate_dir(cid) / read_json(rd.candidate_json(cid)).get("weights", "model.safetensors")
+            cand = read_json_object(rd.candidate_json(cid), "Re-run 'edgeprune prune' with the same options.")
+            path, expected = rd.candidate_dir(cid) / str(cand.get("weights", "model.safetensors")), cand.get("sha256")
         if not path.is_file():
             raise EdgepruneError(f"Weights of {cid!r} are missing ({path}).", "Re-run edgeprune prune on this run.")
-        sources.append(Source(cid, path, path.relative_to(rd.root).as_posix(), spec, shape, loader(path)))
+        sources.append(Source(cid, path, path.relative_to(rd.root).as_posix(), spec, shape, loader(path), expected))
     return sources
 
 
@@ -227,11 +259,12 @@ def export_run(run, formats: list[str] | None = None, candidates: list[str] | No
     formats = list(dict.fromkeys(formats or FORMATS))
     for f in formats:
         get_format(f)
-    run_info = read_json(rd.run_json)
+    run_info = read_json_object(rd.run_json, "Re-run edgeprune prune on this run.")
     sources = _run_sources(rd, run_info, candidates)
     inputs = _run_inputs(rd)
-    clean_stale_temps(rd.artifacts_dir)
-    records = {s.id: export_source(s, formats, rd.artifacts_dir, inputs) for s in sources}
+    with stage_lock(rd.root, "export"):
+        clean_stage_temps(rd.root, "export")
+        records = {s.id: export_source(s, formats, rd.artifacts_dir, inputs) for s in sources}
     _raise_failures(records, formats, f"{rd.artifacts_dir}/<id>.json")
     return records
 
@@ -275,7 +308,8 @@ def export_model(model: str, checkpoint, input_shape, out, formats: list[str] | 
 
     out_dir = Path(out)
     x = np.random.default_rng(0).standard_normal((16, *shape[1:])).astype(np.float32)
-    clean_stale_temps(out_dir)
+    # not a run directory: only temps of the files this command writes (edgeprune's marker, exact names)
+    clean_stale_temps(out_dir, tuple(f"{ck.stem}{s}" for s in [".json", *(get_format(f).suffix for f in formats)]))
     source = Source(ck.stem, ck, str(ck.resolve()), spec, shape, load)
     record = export_source(source, formats, out_dir, ParityInputs(x, "random-normal(seed=0, n=16)"))
     _raise_failures({source.id: record}, formats, str(out_dir / f"{source.id}.json"))

@@ -20,7 +20,9 @@ from .. import __version__
 from ..data import Dataset, load_dataset
 from ..errors import EdgepruneError
 from ..models import ModelSpec, build, create_model, load_weights, read_state_dict, resolve_spec
-from ..runio import RunDir, atomic_dir, atomic_path, clean_stale_temps, read_json, sha256_file, sha256_json, write_json
+from ..locks import clean_stage_temps, stage_lock
+from ..runio import (RunDir, atomic_dir, atomic_path, make_dir, read_json, read_json_object, sha256_file, sha256_json,
+                     write_json)
 from ..train import accuracy, fit
 from . import importance
 from .config import SIGNALS, PruneConfig
@@ -219,24 +221,45 @@ def phase3_candidate(cid: str, signal: str, strategy: str, plan: dict[str, float
     return cand
 
 
+def _previous_created(rd: RunDir, cfg: PruneConfig) -> str | None:
+    """``created`` of the run already in ``rd`` (None if new); refuses one made with another config."""
+    if not rd.run_json.exists():
+        return None
+    previous = read_json_object(rd.run_json, "Use another --out, or delete the directory to start over.")
+    diff = _same_run(previous.get("config", {}), cfg.to_json())
+    if diff:
+        raise EdgepruneError(f"{rd.root} already holds a run with a different {', '.join(diff)}.",
+                             "Use another --out, or delete the directory to start over.")
+    return previous.get("created")
+
+
+def _check_checkpoint(cfg: PruneConfig, spec: ModelSpec) -> None:
+    """The checkpoint loads safely and fits the model (before anything is written)."""
+    if not cfg.checkpoint:
+        return
+    if not Path(cfg.checkpoint).is_file():
+        raise EdgepruneError(f"Checkpoint {cfg.checkpoint} does not exist.", "Check the --checkpoint path.")
+    load_weights(create_model(spec), read_state_dict(cfg.checkpoint), source=f"checkpoint {cfg.checkpoint}")
+
+
 def run_prune(cfg: PruneConfig, out: str | Path) -> PruneResult:
-    """Run (or resume) the whole prune stage into ``out``."""
+    """Run (or resume) the whole prune stage into ``out``.
+
+    Every input (options, model, data, checkpoint, an existing run's config) is
+    checked before ``out`` is created or anything is written into it.
+    """
     _validate(cfg)
     rd = RunDir(out)
-    rd.root.mkdir(parents=True, exist_ok=True)
-    clean_stale_temps(rd.root)
-    created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    if rd.run_json.exists():
-        previous = read_json(rd.run_json)
-        created = previous.get("created", created)
-        diff = _same_run(previous.get("config", {}), cfg.to_json())
-        if diff:
-            raise EdgepruneError(f"{rd.root} already holds a run with a different {', '.join(diff)}.",
-                                 "Use another --out, or delete the directory to start over.")
-    if cfg.checkpoint and not Path(cfg.checkpoint).is_file():
-        raise EdgepruneError(f"Checkpoint {cfg.checkpoint} does not exist.", "Check the --checkpoint path.")
+    created = _previous_created(rd, cfg) or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     data = load_dataset(cfg.data, input_size=cfg.input_size, seed=cfg.seed)
     spec = resolve_spec(cfg.model, data.num_classes, data.input_shape[-1], cfg.model_args)
+    _check_checkpoint(cfg, spec)
+    make_dir(rd.root)
+    with stage_lock(rd.root, "prune"):
+        return _prune(cfg, rd, data, spec, created)
+
+
+def _prune(cfg: PruneConfig, rd: RunDir, data: Dataset, spec: ModelSpec, created: str) -> PruneResult:
     torch.manual_seed(cfg.seed)
     if not rd.test_npz.exists():
         with atomic_path(rd.test_npz) as tmp:
@@ -250,6 +273,7 @@ def run_prune(cfg: PruneConfig, out: str | Path) -> PruneResult:
         "dense": {k: dense[k] for k in ("val_accuracy", "test_accuracy", "weights", "sha256", "trained")},
         "versions": _versions(),
     })
+    clean_stage_temps(rd.root, "prune")  # now a run directory: leftovers of a killed prune go
     model = build(spec, rd.dense_weights)
     layers = discover(model)
     calib = _calibration(data, cfg)

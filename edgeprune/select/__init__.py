@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EdgepruneError, NothingFeasible
-from ..runio import RunDir, read_json, sha256_file, write_json
+from ..runio import RunDir, read_json, sha256_file
 from .core import BUDGETS, OBJECTIVES, TIE_BREAK, UNITS, Budgets, Figure, Outcome, Row, Verdict, choose, fmt_value
 from .rows import rows_from_bench
+from .store import write_selection
 
 __all__ = ["select", "choose", "Budgets", "Row", "Figure", "TargetDefaults", "summary", "FORMATS"]
 
@@ -49,15 +50,20 @@ def _target_budgets_and_format(target: str) -> TargetDefaults:
                           prof.budgets.source, prof.to_json())
 
 
+EXAMPLES = {"max_size_mb": "5", "max_ram_mb": "256", "max_latency_ms": "50", "min_accuracy": "0.95 for 95%"}
+
+
 def _check_budget(name: str, value: float | None) -> None:
+    """Budgets obey the same rules as a profile's: maxima > 0, accuracy a fraction in [0, 1]."""
     flag = BUDGETS[name][1]
     if value is None:
         return
-    if not math.isfinite(value) or value < 0:
-        raise EdgepruneError(f"{flag} {value} is not a non-negative number.", f"Example: {flag} 5")
-    if name == "min_accuracy" and value > 1:
-        raise EdgepruneError(f"--min-accuracy {value} is above 1; accuracy is a fraction.",
-                             "Example: --min-accuracy 0.95 for 95%.")
+    example = f"Example: {flag} {EXAMPLES[name]}."
+    if name == "min_accuracy":
+        if not math.isfinite(value) or not 0 <= value <= 1:
+            raise EdgepruneError(f"--min-accuracy {value} is not a fraction in [0, 1].", example)
+    elif not math.isfinite(value) or value <= 0:
+        raise EdgepruneError(f"{flag} {value} is not a number > 0.", example)
 
 
 def select(run: str | Path, target: str, *, max_size_mb: float | None = None, max_ram_mb: float | None = None,
@@ -65,8 +71,9 @@ def select(run: str | Path, target: str, *, max_size_mb: float | None = None, ma
            fmt: str | None = None) -> dict:
     """Choose a row for ``target``, write ``RUN/selection.json`` and return it.
 
-    Raises :class:`NothingFeasible` (exit code 2) after writing the file when
-    no row meets every budget.
+    When no row meets every budget, writes ``RUN/selection.failed.json`` instead
+    (the last good ``selection.json`` is kept) and raises :class:`NothingFeasible`
+    (exit code 2).
     """
     rd = RunDir(run)
     overrides = dict(max_size_mb=max_size_mb, max_ram_mb=max_ram_mb, max_latency_ms=max_latency_ms,
@@ -91,9 +98,9 @@ def select(run: str | Path, target: str, *, max_size_mb: float | None = None, ma
     doc = selection_document(outcome, budgets, sources, prof=prof, target_arg=target, fmt=ship_fmt,
                              fmt_source="--format" if fmt else f"preferred by target {prof.name}",
                              bench_path=bench_path, bench=bench, run=rd)
-    write_json(rd.selection_json, doc)
+    kept = write_selection(rd, doc)
     if outcome.choice is None:
-        raise NothingFeasible(doc["nothing_feasible"]["problem"], doc["nothing_feasible"]["fix"])
+        raise NothingFeasible(doc["nothing_feasible"]["problem"] + kept, doc["nothing_feasible"]["fix"])
     return doc
 
 
