@@ -186,7 +186,9 @@ def _row(doc: dict, cid: str, fmt: str) -> dict:
 
 
 def _snapshot(run: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
+    """Every file of the run but the stage locks, which any run command may create (edgeprune.locks)."""
+    return {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.rglob("*"))
+            if p.is_file() and p.relative_to(run).parts[0] != ".locks"}
 
 
 def test_benchmark_model_log_becomes_measured_latency_load_and_ram(run, tmp_path):
