@@ -242,13 +242,18 @@ def verify(bundle):
 @click.option("--max-ram-mb", type=float)
 @click.option("--max-latency-ms", type=float)
 @click.option("--min-accuracy", type=float)
+@tolerance_options
+@click.option("--formats", help="Comma list of formats to export and bench (default: those the target's profile "
+              "runs; e.g. jetson-nano: onnx).")
 @_user_errors
-def build(target, out, max_size_mb, max_ram_mb, max_latency_ms, min_accuracy, **kw):
+def build(target, out, max_size_mb, max_ram_mb, max_latency_ms, min_accuracy, formats, **kw):
     """prune -> export -> bench -> select -> ship in one resumable command."""
     from .build import run_build
 
+    tolerances = _tolerances(kw)
     run_build(_prune_config(**kw), out, target, budgets=dict(max_size_mb=max_size_mb, max_ram_mb=max_ram_mb,
-              max_latency_ms=max_latency_ms, min_accuracy=min_accuracy))
+              max_latency_ms=max_latency_ms, min_accuracy=min_accuracy), tolerances=tolerances,
+              formats=_csv(formats))
 
 
 if __name__ == "__main__":  # pragma: no cover
