@@ -173,13 +173,13 @@ def bench(paths, target, on_device, import_file, eval_npz, out):
 def tolerance_options(fn):
     """Tie-rule tolerances (edgeprune.select.noise): differences up to these, or inside noise, decide nothing."""
     opts = [
-        click.option("--accuracy-tolerance", type=float, help="Accuracy difference (fraction) that is a tie, on top of "
-                     "the test split's 95% binomial interval. Default 0."),
-        click.option("--latency-tolerance", type=float, help="Relative latency difference that is a tie, on top of "
-                     "the bench rounds' spread. Default 0.06."),
-        click.option("--size-tolerance", type=float, help="Relative size difference that is a tie. Default 0."),
-        click.option("--ram-tolerance", type=float, help="Relative peak-RAM difference that is a tie, on top of "
-                     "the bench rounds' spread. Default 0.01."),
+        click.option("--accuracy-tolerance", type=float, help="Accuracy difference (fraction) up to which rows tie; "
+                     "a difference inside the test split's 95% binomial interval always ties. Default 0."),
+        click.option("--latency-tolerance", type=float, help="Relative latency difference up to which rows tie; "
+                     "one inside the bench rounds' spread always ties. Default 0.06."),
+        click.option("--size-tolerance", type=float, help="Relative size difference up to which rows tie. Default 0."),
+        click.option("--ram-tolerance", type=float, help="Relative peak-RAM difference up to which rows tie; "
+                     "one inside the bench rounds' spread always ties. Default 0.01."),
     ]
     for o in reversed(opts):
         fn = o(fn)

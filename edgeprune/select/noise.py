@@ -38,7 +38,7 @@ TOLERANCE_FLAGS: dict[str, tuple[str, str]] = {
 
 @dataclass(frozen=True)
 class Tolerances:
-    """The smallest difference that may decide, per objective (added to the figures' own uncertainty).
+    """Per objective, the difference up to which figures tie even where their own uncertainty is narrower.
 
     Defaults: accuracy 0 (its binomial interval is the uncertainty); latency 6%
     of the smaller figure (two consecutive benches of the same 20 artifacts
