@@ -471,8 +471,10 @@ def test_import_replaces_estimates_with_device_rows(run_copy, ref_cache, tiny_pr
     shutil.copy(rd.artifact("dense", "onnx"), dev_dir / "model.onnx")
     shutil.copy(rd.test_npz, dev_dir / "eval.npz")
     (dev_dir / "stranger.onnx").write_bytes(rd.artifact("dense", "onnx").read_bytes() + b"\0")
-    dev_json = bench_files([dev_dir / "model.onnx", dev_dir / "stranger.onnx"], str(tiny_profile), on_device=True,
-                           eval_npz=dev_dir / "eval.npz", out=tmp_path / "device.json", settings=FAST, **QUIET)
+    dev_json = tmp_path / "device.json"
+    with pytest.raises(BenchFailed, match="stranger.onnx"):  # it does not load: exit 1, the other row is written
+        bench_files([dev_dir / "model.onnx", dev_dir / "stranger.onnx"], str(tiny_profile), on_device=True,
+                    eval_npz=dev_dir / "eval.npz", out=dev_json, settings=FAST, **QUIET)
     dev = read_json(dev_json)
     assert dev["mode"] == ON_DEVICE and "reference" not in dev
     assert all(v == "measured" for v in _row(dev, "model", "onnx")["provenance"].values())

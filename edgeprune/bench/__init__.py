@@ -43,7 +43,7 @@ def _raise_failed(doc: dict, out: Path) -> None:
     if bad:
         more = f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""
         raise BenchFailed(f"{len(bad)} of {len(doc['rows'])} artifacts failed in the bench; first: "
-                          f"{bad[0].get('path') or bad[0].get('artifact')}: {bad[0]['error']}{more}.",
+                          f"{bad[0].get('path') or bad[0].get('artifact')}: {str(bad[0]['error']).rstrip('.')}{more}.",
                           f"The other rows are in {out}; re-export the failed files and bench again.")
 
 
