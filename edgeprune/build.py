@@ -2,9 +2,10 @@
 
 Each stage is resumable on its own (its outputs are its cache), so build is just
 the stages in order. It exports and benches only the formats the target's
-profile can run (``formats=`` asks for others too; :func:`build_formats`). It records wall time and peak RSS per stage in
-``RUN/build.json`` (peak RSS is reset between stages through
-/proc/self/clear_refs where the kernel allows it).
+profile can run (``formats=`` asks for others too; :func:`build_formats`).
+It records wall time and peak RSS per stage in ``RUN/build.json`` (peak RSS
+is reset between stages through /proc/self/clear_refs where the kernel
+allows it).
 """
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ def build_formats(profile, asked: list[str] | None) -> tuple[list[str], dict[str
     if asked:
         unknown = [f for f in asked if f not in FORMATS]
         if unknown:
-            raise EdgepruneError(f"Unknown format {unknown[0]!r} in --formats.", f"Use one or more of: {', '.join(FORMATS)}.")
+            raise EdgepruneError(f"Unknown format {unknown[0]!r} in --formats.",
+                                 f"Use one or more of: {', '.join(FORMATS)}.")
         fmts = list(dict.fromkeys(asked))
         skipped = {f: "not in --formats" for f in FORMATS if f not in fmts}
     else:
