@@ -172,6 +172,28 @@ def bench(paths, target, on_device, import_files, eval_npz, out):
 
 
 # ---------------------------------------------------------------- select / ship / verify
+def tolerance_options(fn):
+    """Tie-rule tolerances (edgeprune.select.noise): differences up to these, or inside noise, decide nothing."""
+    opts = [
+        click.option("--accuracy-tolerance", type=float, help="Accuracy difference (fraction) up to which rows tie; "
+                     "a difference inside the test split's 95% binomial interval always ties. Default 0."),
+        click.option("--latency-tolerance", type=float, help="Relative latency difference up to which rows tie; "
+                     "one inside the bench rounds' spread always ties. Default 0.06."),
+        click.option("--size-tolerance", type=float, help="Relative size difference up to which rows tie. Default 0."),
+        click.option("--ram-tolerance", type=float, help="Relative peak-RAM difference up to which rows tie; "
+                     "one inside the bench rounds' spread always ties. Default 0.01."),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+def _tolerances(kw: dict) -> dict:
+    """Pop the tolerance options out of ``kw`` as {objective: value or None}."""
+    return {"accuracy": kw.pop("accuracy_tolerance"), "latency_ms": kw.pop("latency_tolerance"),
+            "size_mb": kw.pop("size_tolerance"), "peak_ram_mb": kw.pop("ram_tolerance")}
+
+
 @main.command()
 @click.argument("run", type=click.Path(file_okay=False, exists=True))
 @click.option("--target", required=True)
@@ -180,13 +202,14 @@ def bench(paths, target, on_device, import_files, eval_npz, out):
 @click.option("--max-latency-ms", type=float)
 @click.option("--min-accuracy", type=float)
 @click.option("--format", "fmt", type=click.Choice(["onnx", "tflite"]))
+@tolerance_options
 @_user_errors
-def select(run, target, max_size_mb, max_ram_mb, max_latency_ms, min_accuracy, fmt):
+def select(run, target, max_size_mb, max_ram_mb, max_latency_ms, min_accuracy, fmt, **kw):
     """Pick the Pareto-optimal candidate that fits the device budget."""
     from .select import select as do_select, summary
 
     doc = do_select(run, target, max_size_mb=max_size_mb, max_ram_mb=max_ram_mb,
-                    max_latency_ms=max_latency_ms, min_accuracy=min_accuracy, fmt=fmt)
+                    max_latency_ms=max_latency_ms, min_accuracy=min_accuracy, fmt=fmt, tolerances=_tolerances(kw))
     click.echo(summary(doc))
 
 
@@ -235,13 +258,18 @@ def keygen(out):
 @click.option("--max-ram-mb", type=float)
 @click.option("--max-latency-ms", type=float)
 @click.option("--min-accuracy", type=float)
+@tolerance_options
+@click.option("--formats", help="Comma list of formats to export and bench (default: those the target's profile "
+              "runs; e.g. jetson-nano: onnx).")
 @_user_errors
-def build(target, out, max_size_mb, max_ram_mb, max_latency_ms, min_accuracy, **kw):
+def build(target, out, max_size_mb, max_ram_mb, max_latency_ms, min_accuracy, formats, **kw):
     """prune -> export -> bench -> select -> ship in one resumable command."""
     from .build import run_build
 
+    tolerances = _tolerances(kw)
     run_build(_prune_config(**kw), out, target, budgets=dict(max_size_mb=max_size_mb, max_ram_mb=max_ram_mb,
-              max_latency_ms=max_latency_ms, min_accuracy=min_accuracy))
+              max_latency_ms=max_latency_ms, min_accuracy=min_accuracy), tolerances=tolerances,
+              formats=_csv(formats))
 
 
 if __name__ == "__main__":  # pragma: no cover

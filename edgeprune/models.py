@@ -45,6 +45,23 @@ def check_model_name(name: str) -> None:
     raise EdgepruneError(f"Unknown model {name!r}.", hint)
 
 
+def restated_num_classes(kwargs: dict | None, actual: int, source: str) -> dict:
+    """``kwargs`` without ``num_classes``, which edgeprune sets itself; a restated value must equal ``actual``.
+
+    ``source`` names where ``actual`` comes from (the data set, the checkpoint's classifier).
+    """
+    kwargs = dict(kwargs or {})
+    if "num_classes" not in kwargs:
+        return kwargs
+    stated = kwargs.pop("num_classes")
+    whole = isinstance(stated, (int, float)) and not isinstance(stated, bool) and float(stated).is_integer()
+    if not whole or int(stated) != actual:
+        raise EdgepruneError(f"--model-arg num_classes={stated} disagrees with {source}, which has {actual} classes.",
+                             f"Drop --model-arg num_classes (edgeprune reads it from {source}), or pass "
+                             f"the {'data' if 'data' in source else 'checkpoint'} the {stated}-class model was made for.")
+    return kwargs
+
+
 def resolve_spec(name: str, num_classes: int, input_size: int, extra: dict | None = None) -> ModelSpec:
     """Pick constructor kwargs so a timm model runs at ``input_size``.
 
@@ -56,7 +73,7 @@ def resolve_spec(name: str, num_classes: int, input_size: int, extra: dict | Non
     """
     check_model_name(name)
     timm = _timm()
-    extra = dict(extra or {})
+    extra = restated_num_classes(extra, num_classes, "the data set")
     default_size = (timm.get_pretrained_cfg_value(name, "input_size") or (3, 224, 224))[-1]
     kwargs: dict[str, Any] = {}
     if input_size != default_size and "img_size" not in extra and _accepts(name, num_classes, img_size=input_size):

@@ -154,9 +154,10 @@ def bench_run(tmp_path, monkeypatch):
     rd = RunDir(tmp_path / "run")
     write_json(rd.bench_json("test-pi"), {"target": "test-pi", "mode": "host-estimate", "rows": [
         bench_row("dense", "onnx", 0.99, 6_000_000, 40.0, 90),
-        bench_row("product-balanced", "onnx", 0.97, 2_500_000, 30.0, 70),
-        bench_row("magnitude-interp-0.9", "onnx", 0.91, 900_000, 25.0, 60),
-        bench_row("product-balanced", "tflite", 0.97, 2_400_000, 20.0, 65),
+        # accuracies apart by more than their 95% intervals on 269 images (else they tie, see test_noise.py)
+        bench_row("product-balanced", "onnx", 0.95, 2_500_000, 30.0, 70),
+        bench_row("magnitude-interp-0.9", "onnx", 0.88, 900_000, 25.0, 60),
+        bench_row("product-balanced", "tflite", 0.95, 2_400_000, 20.0, 65),
     ]})
     return rd
 

@@ -31,20 +31,51 @@ from .store import import_bench as _import_bench
 from .logimport import import_device_files as _import_device_files
 
 __all__ = ["bench_is_current", "bench_run", "bench_files", "import_bench", "import_device_files", "bench_artifacts",
-           "BenchSettings", "Artifact", "format_summary", "detect", "host_info", "HOST_ESTIMATE", "ON_DEVICE"]
+           "BenchSettings", "Artifact", "BenchFailed", "failed_rows", "format_summary", "detect", "host_info", "HOST_ESTIMATE", "ON_DEVICE"]
+
+
+class BenchFailed(EdgepruneError):
+    """Some artifacts could not be measured; the bench file holds the rows of the others."""
+
+
+def failed_rows(doc: dict) -> list[dict]:
+    """Rows the bench could not measure (load, run or crash errors; a file that changed since export).
+
+    Rows of formats whose export failed are not counted: ``edgeprune export``
+    already failed on them, and the bench had no file to measure.
+    """
+    return [r for r in doc.get("rows", []) if r.get("error") and not str(r["error"]).startswith("export: ")]
+
+
+def _raise_failed(doc: dict, out: Path) -> None:
+    bad = failed_rows(doc)
+    if bad:
+        more = f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise BenchFailed(f"{len(bad)} of {len(doc['rows'])} artifacts failed in the bench; first: "
+                          f"{bad[0].get('path') or bad[0].get('artifact')}: {str(bad[0]['error']).rstrip('.')}{more}.",
+                          f"The other rows are in {out}; re-export the failed files and bench again.")
+
+
+def _only(artifacts: list[Artifact], formats: list[str] | None) -> list[Artifact]:
+    return artifacts if formats is None else [a for a in artifacts if a.format in formats]
 
 
 def bench_run(run: str | os.PathLike, target: str | Target, on_device: bool | None = None,
-              settings: BenchSettings | None = None, log: Log = log_stderr, echo: bool = True) -> Path:
-    """Bench every exported artifact of ``run`` for ``target``; write and return ``RUN/bench/<target>.json``."""
+              settings: BenchSettings | None = None, log: Log = log_stderr, echo: bool = True,
+              formats: list[str] | None = None) -> Path:
+    """Bench every exported artifact of ``run`` (of ``formats``, default all) for ``target``.
+
+    Writes and returns ``RUN/bench/<target>.json``; raises :class:`BenchFailed`
+    after writing it when an artifact could not be measured.
+    """
     rd = RunDir(run)
     if not rd.root.is_dir():
         raise EdgepruneError(f"Run directory {rd.root} does not exist.", "Check the RUN path.")
     prof = load_target(target)
-    artifacts = run_artifacts(rd.artifacts_dir, rd.root) if rd.artifacts_dir.is_dir() else []
+    artifacts = _only(run_artifacts(rd.artifacts_dir, rd.root) if rd.artifacts_dir.is_dir() else [], formats)
     if not artifacts:
-        raise EdgepruneError(f"{rd.artifacts_dir} holds no exported artifacts (<id>.json).",
-                             f"Run 'edgeprune export {run}' first.")
+        what = f"no exported {'/'.join(formats)} artifacts" if formats else "no exported artifacts"
+        raise EdgepruneError(f"{rd.artifacts_dir} holds {what} (<id>.json).", f"Run 'edgeprune export {run}' first.")
     eval_npz = rd.test_npz if rd.test_npz.is_file() else None
     if eval_npz is None:
         log(f"warning: {rd.test_npz} is missing; accuracy is not measured.")
@@ -52,10 +83,11 @@ def bench_run(run: str | os.PathLike, target: str | Target, on_device: bool | No
         clean_stage_temps(rd.root, "bench")
         out = _measure_and_write(artifacts, prof, on_device, eval_npz, "data/test.npz", settings, log,
                                  rd.bench_json(prof.name))
+    doc = read_json(out)
     if echo:
-        doc = read_json(out)
         print(format_summary(doc))
         log(f"wrote {out} in {doc['seconds']:.0f} s")
+    _raise_failed(doc, out)
     return out
 
 
@@ -73,10 +105,11 @@ def bench_files(paths: list[str | os.PathLike], target: str | Target, on_device:
         raise EdgepruneError(f"Eval set {npz} does not exist.", "Give the .npz with x, y (a ship bundle's eval.npz or RUN/data/test.npz).")
     dest = Path(out) if out else Path(f"bench-{prof.name}.json")
     written = _measure_and_write(artifacts, prof, on_device, npz, npz.name if npz else None, settings, log, dest)
+    doc = read_json(written)
     if echo:
-        doc = read_json(written)
         print(format_summary(doc))
         log(f"wrote {written} in {doc['seconds']:.0f} s")
+    _raise_failed(doc, written)
     return written
 
 
@@ -110,8 +143,8 @@ def import_device_files(run: str | os.PathLike, files: list[str | os.PathLike], 
         return _import_device_files(run, files, target=target, log=log)
 
 
-def bench_is_current(run: str | os.PathLike, target: str | Target) -> bool:
-    """True when ``RUN/bench/<target>.json`` already measured every current artifact.
+def bench_is_current(run: str | os.PathLike, target: str | Target, formats: list[str] | None = None) -> bool:
+    """True when ``RUN/bench/<target>.json`` already measured every current artifact (of ``formats``).
 
     Rows are matched by the sha256 the export stage recorded, so a re-exported
     artifact makes the bench stale. ``edgeprune build`` uses this to resume.
@@ -128,6 +161,9 @@ def bench_is_current(run: str | os.PathLike, target: str | Target) -> bool:
     rows = doc.get("rows", []) if isinstance(doc, dict) else []
     if not isinstance(rows, list):
         return False
-    have = {(r.get("candidate"), r.get("format"), r.get("sha256")) for r in rows if isinstance(r, dict)}
-    want = {(a.candidate, a.format, a.expected_sha256) for a in run_artifacts(rd.artifacts_dir, rd.root)}
+    rows = [r for r in rows if isinstance(r, dict)]
+    failed = {id(r) for r in failed_rows({"rows": rows})}  # a failed artifact is benched again
+    have = {(r.get("candidate"), r.get("format"), r.get("sha256")) for r in rows if id(r) not in failed}
+    current = _only(run_artifacts(rd.artifacts_dir, rd.root), formats)
+    want = {(a.candidate, a.format, a.expected_sha256) for a in current}
     return bool(want) and want <= have

@@ -221,6 +221,7 @@ def make_row(a: Artifact, res: dict, mode: str, profile_threads: int, eval_name:
     lat = res.get("latency_ms")
     row.update({"load_ms": res.get("load_ms"), "first_run_ms": res.get("first_run_ms"),
                 "latency_ms": lat, "peak_ram_mb": res.get("peak_ram_mb"),
+                "peak_ram_rounds_mb": res.get("peak_ram_rounds_mb"),
                 "resident_ram_mb": res.get("resident_ram_mb"), "baseline_ram_mb": res.get("baseline_ram_mb"),
                 "accuracy": res.get("accuracy"), "n_eval": res.get("n_eval")})
     row["provenance"] = {k: (v if row[FIGURES[k]] is not None else "not-measured")
@@ -311,6 +312,7 @@ def _latency_rounds(first: dict, later: list[dict], settings: BenchSettings) -> 
     lat["stable"] = latency_is_stable(figures, settings.agree, settings.stable_within)
     lat["agree_within"] = settings.stable_within
     out = dict(first, latency_ms=lat, load_ms=statistics.median(r["load_ms"] for r in ok))
+    out["peak_ram_rounds_mb"] = [r["peak_ram_mb"] for r in ok if r.get("peak_ram_mb") is not None]
     failed = [r["error"] for r in later if r.get("error")]
     if failed:
         out["round_errors"] = failed

@@ -286,7 +286,8 @@ def export_model(model: str, checkpoint, input_shape, out, formats: list[str] | 
     by ``torch.nn.utils.prune`` or ``parametrize`` are baked in. Parity uses
     random normal inputs (no data set outside a run).
     """
-    from ..models import check_model_name, create_model, infer_num_classes, load_weights, read_state_dict, resolve_spec
+    from ..models import (check_model_name, create_model, infer_num_classes, load_weights, read_state_dict,
+                          resolve_spec, restated_num_classes)
     from .prepare import fold_mask_keys, strip_masks
 
     shape = _check_shape(input_shape)
@@ -296,9 +297,10 @@ def export_model(model: str, checkpoint, input_shape, out, formats: list[str] | 
     check_model_name(model)
     ck = Path(checkpoint)
     state = fold_mask_keys(read_state_dict(ck))
-    kwargs = dict(model_kwargs or {})
-    spec = resolve_spec(model, infer_num_classes(model, state, kwargs), shape[2], kwargs) if shape[2] == shape[3] \
-        else ModelSpec(model, infer_num_classes(model, state, kwargs), kwargs)
+    kwargs = {k: v for k, v in (model_kwargs or {}).items() if k != "num_classes"}  # read from the checkpoint
+    n = infer_num_classes(model, state, kwargs)
+    restated_num_classes(model_kwargs, n, f"the checkpoint {ck.name}")  # a restated value must agree
+    spec = resolve_spec(model, n, shape[2], kwargs) if shape[2] == shape[3] else ModelSpec(model, n, kwargs)
 
     def load():
         net = create_model(spec)

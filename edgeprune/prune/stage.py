@@ -77,6 +77,11 @@ def _same_run(existing: dict, new: dict) -> list[str]:
     return [k for k in keys if existing.get(k) != new.get(k)]
 
 
+def calib_key(cfg: PruneConfig) -> dict:
+    """What decides the calibration batches, hence every gradient score (Phase 1 ranges, gradient and product)."""
+    return {"size": cfg.calib_size, "batch": cfg.calib_batch, "seed": cfg.seed}
+
+
 def _calibration(data: Dataset, cfg: PruneConfig) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """A few hundred labelled *training* images, fixed by the seed (never test data)."""
     rng = np.random.default_rng(cfg.seed)
@@ -128,10 +133,13 @@ def prepare_dense(cfg: PruneConfig, rd: RunDir, data: Dataset, spec: ModelSpec) 
     return info
 
 
-def phase1_ranges(model: torch.nn.Module, layers: list[Layer], calib, rd: RunDir, dense_sha: str) -> list[LayerRange]:
+def phase1_ranges(model: torch.nn.Module, layers: list[Layer], calib, rd: RunDir, dense_sha: str,
+                  calib_info: dict) -> list[LayerRange]:
+    """Phase 1 ranges, cached in ranges.json under the dense weights' hash and the calibration (:func:`calib_key`)."""
     if rd.ranges_json.exists():
         doc = read_json(rd.ranges_json)
-        if doc.get("dense_sha256") == dense_sha and doc.get("criteria") == importance.DEFINITIONS:
+        if (doc.get("dense_sha256") == dense_sha and doc.get("calib") == calib_info
+                and doc.get("criteria") == importance.DEFINITIONS):
             return [LayerRange.from_json(d) for d in doc["layers"]]
     t0 = time.perf_counter()
     scores, skipped = {}, {}
@@ -145,8 +153,8 @@ def phase1_ranges(model: torch.nn.Module, layers: list[Layer], calib, rd: RunDir
             _log(f"phase 1: {crit} skipped ({skipped[crit]}); ranges come from the other baselines")
     ranges = derive_ranges(layers, scores, baselines=tuple(scores))
     write_json(rd.ranges_json, {
-        "dense_sha256": dense_sha, "baselines": list(scores), "skipped": skipped, "global_targets": [0.7, 0.8, 0.9],
-        "criteria": importance.DEFINITIONS, "seconds": round(time.perf_counter() - t0, 2),
+        "dense_sha256": dense_sha, "calib": calib_info, "baselines": list(scores), "skipped": skipped,
+        "global_targets": [0.7, 0.8, 0.9], "criteria": importance.DEFINITIONS, "seconds": round(time.perf_counter() - t0, 2),
         "rules": "norm -> [0,0]; patch_embed -> [0.15,0.30]; < 10,000 params -> clamp to [0,0.10]; clamp [0,0.98]; first match wins",
         "layers": [r.to_json() for r in ranges],
     })
@@ -277,7 +285,7 @@ def _prune(cfg: PruneConfig, rd: RunDir, data: Dataset, spec: ModelSpec, created
     model = build(spec, rd.dense_weights)
     layers = discover(model)
     calib = _calibration(data, cfg)
-    ranges = phase1_ranges(model, layers, calib, rd, dense["sha256"])
+    ranges = phase1_ranges(model, layers, calib, rd, dense["sha256"], calib_key(cfg))
     plans, merged = phase2_plans(ranges, cfg, rd, layers)
     n_merged = sum(len(v) for v in merged.values())
     _log(f"phase 2: {len(plans)} strategies" + (f" ({n_merged} merged as identical: " + ", ".join(
@@ -290,7 +298,7 @@ def _prune(cfg: PruneConfig, rd: RunDir, data: Dataset, spec: ModelSpec, created
     for signal, strategy in jobs:
         cid = f"{signal}-{strategy}"
         key = sha256_json({"dense": dense["sha256"], "plan": plans[strategy], "signal": signal,
-                           "recipe": finetune_recipe(cfg).to_json(), "calib": cfg.calib_size})
+                           "recipe": finetune_recipe(cfg).to_json(), "calib": calib_key(cfg)})
         cand = _candidate_done(rd, cid, key)
         if cand is None:
             if signal not in scores_by_signal:

@@ -4,13 +4,15 @@ A bench file may hold several rows for one (candidate, format): a host
 estimate and, after ``edgeprune bench --import``, a row measured on the device.
 For each objective the figure with the best provenance wins
 (measured > measured-on-host > estimated > unlabelled); its label and method
-travel with it. Only rows for the same artifact (sha256) are merged.
+travel with it, with its uncertainty (:func:`.noise.figure_noise`). Only rows
+for the same artifact (sha256) are merged.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from .core import PROVENANCE_RANK, Figure, Row
+from .noise import figure_noise
 
 MB = 1e6  # size budgets are in 10^6 bytes
 
@@ -42,7 +44,9 @@ def _figure(row: dict, objective: str) -> Figure | None:
         method = f"top-1 on {row['n_eval']} test images through {row.get('runtime', 'the runtime')}"
     if method is None and objective == "size_mb":
         method = "bytes of the artifact file / 10^6"
-    return Figure(float(value), prov, method)
+    # figures of one provenance and format in one bench share an estimate's band (one host -> device scale)
+    basis = f"{prov}:{row.get('format')}"
+    return Figure(float(value), prov, method, basis=basis, **figure_noise(row, objective, float(value)))
 
 
 def _rank(fig: Figure) -> int:

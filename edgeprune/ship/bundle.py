@@ -48,7 +48,7 @@ def build_bundle(inp: ShipInputs, out: Path, cache_key: str) -> dict:
 
 def _metric(choice: dict, obj: str, unit: str, **extra) -> dict:
     return {"value": choice[obj], "unit": unit, "provenance": choice["provenance"].get(obj, "unknown"),
-            "method": choice.get("methods", {}).get(obj), **extra}
+            "method": choice.get("methods", {}).get(obj), "uncertainty": (choice.get("uncertainty") or {}).get(obj), **extra}
 
 
 def _budgets(sel: dict, choice: dict) -> dict:
