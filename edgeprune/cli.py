@@ -65,17 +65,24 @@ def prune_options(fn):
         click.option("--strategies", help="Comma list of strategy names (default: all ten)."),
         click.option("--epochs", type=int, help="Max fine-tuning epochs per candidate (early stopping on val, patience 3)."),
         click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True,
+                     help="Where dense training, Phase 1 and fine-tuning run; auto: CUDA, then MPS, then CPU."),
+        click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                     help="Fine-tune candidates here, one at a time, or as Ray tasks in parallel (pip install 'edgeprune[ray]')."),
+        click.option("--ray-address", help="With --executor ray: address of an existing Ray cluster (default: start a local Ray)."),
     ]
     for o in reversed(opts):
         fn = o(fn)
     return fn
 
 
-def _prune_config(model, model_args, checkpoint, data, input_size, signals, strategies, epochs, seed):
+def _prune_config(model, model_args, checkpoint, data, input_size, signals, strategies, epochs, seed, device, executor,
+                  ray_address):
     from .prune.config import PruneConfig
 
     cfg = PruneConfig(model=model, model_args=_model_args(model_args), checkpoint=checkpoint, data=data,
-                      input_size=input_size, signals=_csv(signals), strategies=_csv(strategies), seed=seed)
+                      input_size=input_size, signals=_csv(signals), strategies=_csv(strategies), seed=seed,
+                      device=device, executor=executor, ray_address=ray_address)
     if epochs is not None:
         cfg.finetune_epochs = epochs
     return cfg

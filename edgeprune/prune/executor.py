@@ -18,7 +18,6 @@ reported after every other candidate has finished and been written.
 """
 from __future__ import annotations
 
-import importlib.util
 import sys
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator, Protocol
@@ -136,17 +135,18 @@ class RayExecutor:
         pending: dict = {}
         try:
             task_device, resources = self.placement(ray, device)
-            base = ray.remote(self.task).options(**resources, max_retries=self.retries,
-                                                 retry_exceptions=[RuntimeError, OSError])
+            remote = ray.remote(self.task)
+            opts = dict(resources, max_retries=self.retries, retry_exceptions=[RuntimeError, OSError])
             shared_ref = ray.put(replace(shared, scores={}))
             score_refs = {s: ray.put({k: v.cpu() for k, v in sc.items()}) for s, sc in shared.scores.items()}
             for job in jobs:
-                ref = base.options(name=f"edgeprune:{job.cid}").remote(job, score_refs[job.signal], shared_ref, task_device)
+                ref = remote.options(**opts, name=f"edgeprune:{job.cid}").remote(job, score_refs[job.signal], shared_ref,
+                                                                                 task_device)
                 pending[ref] = job
             where = f"{task_device}, {', '.join(f'{k}={v}' for k, v in resources.items())} per task"
             failed: list[tuple[str, str]] = []
             while pending:
-                status(f"phase 3 on Ray ({where}): {len(pending)} to go")
+                status(f"phase 3 on Ray ({where}): {len(pending)} running or queued")
                 done, _ = ray.wait(list(pending), num_returns=1)
                 for ref in done:
                     job = pending.pop(ref)
@@ -158,6 +158,7 @@ class RayExecutor:
                               file=sys.stderr, flush=True)
                         continue
                     yield result
+            status(f"phase 3 on Ray ({where})")
             if failed:
                 raise CandidatesFailed(
                     f"{len(failed)} of {len(jobs)} candidates failed on Ray ({failed[0][0]}: {failed[0][1]}); "
@@ -197,7 +198,7 @@ def check_executor(cfg) -> None:
         raise EdgepruneError(f"Unknown executor {cfg.executor!r}.", f"Use one of {', '.join(EXECUTORS)}.")
     if cfg.ray_address and cfg.executor != "ray":
         raise EdgepruneError("--ray-address is only used with --executor ray.", "Add --executor ray, or drop --ray-address.")
-    if cfg.executor == "ray" and importlib.util.find_spec("ray") is None:
+    if cfg.executor == "ray":
         import_ray()
 
 
