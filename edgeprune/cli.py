@@ -156,10 +156,24 @@ def targets_show(name):
 @click.option("--import", "import_file", type=click.Path(dir_okay=False), help="Merge a bench JSON made on the device into RUN.")
 @click.option("--eval", "eval_npz", type=click.Path(dir_okay=False), help="With artifact files: an .npz with x, y for accuracy.")
 @click.option("--out", type=click.Path(dir_okay=False), help="With artifact files: where to write the JSON.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: bench RUN on the Ray node that declares the resource named after --target (measured rows).")
+@click.option("--ray-address", help="With --executor ray: address of the Ray cluster the board joined.")
 @_user_errors
-def bench(paths, target, on_device, import_file, eval_npz, out):
+def bench(paths, target, on_device, import_file, eval_npz, out, executor, ray_address):
     """Size, latency, peak RAM and accuracy of artifacts through their runtimes (torch-free)."""
     from . import bench as b
+
+    if executor == "ray" or ray_address:
+        if executor != "ray":
+            raise EdgepruneError("--ray-address is only used with --executor ray.", "Add --executor ray.")
+        if not target or len(paths) != 1 or not Path(paths[0]).is_dir() or import_file:
+            raise EdgepruneError("--executor ray benches one RUN directory for one --target.",
+                                 "Example: edgeprune bench RUN --target raspberry-pi-4 --executor ray")
+        from .bench.remote import bench_run_ray
+
+        bench_run_ray(paths[0], target, ray_address)
+        return
 
     if import_file:
         if len(paths) != 1:

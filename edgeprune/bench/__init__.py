@@ -2,7 +2,9 @@
 
 ``bench_run(RUN, target)`` writes ``RUN/bench/<target>.json`` (docs/run-directory.md);
 ``bench_files(paths, target)`` benches loose files (e.g. on the device);
-``import_bench(RUN, file)`` merges a device-made file into the run.
+``import_bench(RUN, file)`` merges a device-made file into the run;
+``bench_run_ray(RUN, target)`` benches on the board that joined a Ray cluster
+with the resource ``target`` (:mod:`edgeprune.bench.remote`).
 
 Every artifact is measured in a fresh subprocess (:mod:`edgeprune.bench.worker`).
 Off the device, latency is estimated through reference models
@@ -18,10 +20,11 @@ from ..errors import EdgepruneError
 from ..runio import RunDir, read_json
 from ..targets import Target, load_target
 from .device import HOST_ESTIMATE, ON_DEVICE, detect, host_info
+from .remote import bench_run_ray
 from .session import Artifact, BenchSettings, Log, artifact_from_file, bench_artifacts, log_stderr, run_artifacts
 from .store import format_summary, import_bench, write_bench
 
-__all__ = ["bench_is_current", "bench_run", "bench_files", "import_bench", "bench_artifacts", "BenchSettings", "Artifact",
+__all__ = ["bench_is_current", "bench_run", "bench_run_ray", "bench_files", "import_bench", "bench_artifacts", "BenchSettings", "Artifact",
            "format_summary", "detect", "host_info", "HOST_ESTIMATE", "ON_DEVICE"]
 
 

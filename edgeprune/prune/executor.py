@@ -22,6 +22,7 @@ import sys
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator, Protocol
 
+from ..cluster import connected, import_ray, one_line
 from ..errors import EdgepruneError
 
 RETRIES = 2  # extra attempts per Ray task (worker/node death, RuntimeError, OSError)
@@ -106,17 +107,6 @@ class RayExecutor:
         self.address, self.retries, self.task = address, retries, task
         self.init_kwargs = init_kwargs or {}
 
-    def _connect(self, ray) -> bool:
-        """Connect (or start); True when this executor started Ray and must shut it down."""
-        if ray.is_initialized():
-            return False
-        kw = {"logging_level": "WARNING", **self.init_kwargs}
-        if self.address:
-            ray.init(address=self.address, **kw)
-        else:
-            ray.init(include_dashboard=False, **kw)
-        return True
-
     def placement(self, ray, requested: str) -> tuple[str, dict]:
         """(device the tasks use, their resource request) for ``--device requested``."""
         gpus = ray.cluster_resources().get("GPU", 0)
@@ -130,8 +120,10 @@ class RayExecutor:
     def run(self, jobs, shared, device, status):
         if not jobs:
             return
-        ray = import_ray()
-        started = self._connect(ray)
+        with connected(self.address, **self.init_kwargs) as ray:
+            yield from self._run(ray, jobs, shared, device, status)
+
+    def _run(self, ray, jobs, shared, device, status):
         pending: dict = {}
         try:
             task_device, resources = self.placement(ray, device)
@@ -153,7 +145,7 @@ class RayExecutor:
                     try:
                         result = ray.get(ref)
                     except ray.exceptions.RayError as e:
-                        failed.append((job.cid, _one_line(e)))
+                        failed.append((job.cid, one_line(e)))
                         print(f"phase 3: {job.cid} failed after {self.retries + 1} attempts: {failed[-1][1]}",
                               file=sys.stderr, flush=True)
                         continue
@@ -167,23 +159,6 @@ class RayExecutor:
         finally:
             for ref in pending:  # closed early (error, Ctrl-C): don't leave work running on a shared cluster
                 ray.cancel(ref, force=True)
-            if started:
-                ray.shutdown()
-
-
-def _one_line(e: BaseException) -> str:
-    cause = getattr(e, "cause", None) or e
-    lines = [ln for ln in str(cause).splitlines() if ln.strip()]
-    return f"{type(cause).__name__}: {lines[-1][:200] if lines else ''}"
-
-
-def import_ray():
-    try:
-        import ray
-    except ImportError:
-        raise EdgepruneError("--executor ray needs Ray, which is not installed.",
-                             "Install it with: pip install 'edgeprune[ray]'") from None
-    return ray
 
 
 EXECUTORS: dict[str, Callable[[Any], Executor]] = {
