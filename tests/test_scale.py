@@ -200,3 +200,17 @@ def test_resume_after_kill_9_of_the_driver(ray_cluster, local_run, tmp_path):
     run_prune(PruneConfig(**TINY, executor="ray"), out)
     assert {cid: rd.candidate_weights(cid).stat().st_mtime_ns for cid in finished} == kept
     _same_candidates(out, local)
+
+
+def test_workers_that_cannot_run_this_edgeprune_are_refused_before_any_candidate(ray_cluster, local_run, tmp_path):
+    src, _ = local_run
+    out = _fresh_copy(src, tmp_path / "run")
+
+    def without_edgeprune():  # what the probe meets on a node where edgeprune is not installed
+        raise ModuleNotFoundError("No module named 'edgeprune'")
+
+    with pytest.raises(EdgepruneError, match=r"cannot run edgeprune \(ModuleNotFoundError.*Install edgeprune\[host,ray\]=="):
+        run_prune(PruneConfig(**TINY, executor="ray"), out, executor=RayExecutor(probe=without_edgeprune, retries=0))
+    with pytest.raises(EdgepruneError, match=r"workers run edgeprune 0.0.1, this driver"):
+        run_prune(PruneConfig(**TINY, executor="ray"), out, executor=RayExecutor(probe=lambda: "0.0.1"))
+    assert RunDir(out).candidate_ids() == []

@@ -14,7 +14,9 @@ Ray tasks reserve ``num_gpus=1`` when the cluster has GPUs (and ``--device`` is
 ``auto`` or ``cuda``), else :data:`TASK_CPUS` CPUs. A task whose worker or node
 dies, or that raises a ``RuntimeError``/``OSError`` (CUDA out of memory, I/O),
 is retried up to :data:`RETRIES` times; a candidate that still fails is
-reported after every other candidate has finished and been written.
+reported after every other candidate has finished and been written. Before
+the first candidate, one probe task checks that the workers import the same
+edgeprune version as the driver (a node without it fails in one line, early).
 """
 from __future__ import annotations
 
@@ -97,14 +99,21 @@ def ray_task(job: CandidateJob, scores: dict, shared: Shared, device: str) -> Re
     return compute(job, scores, shared, device)
 
 
+def probe() -> str:
+    """Run on a worker before any candidate: the edgeprune version it imports."""
+    from .. import __version__
+
+    return __version__
+
+
 class RayExecutor:
     """Candidates as Ray tasks on the cluster at ``address`` (None: start a local Ray here)."""
 
     name = "ray"
 
     def __init__(self, address: str | None = None, retries: int = RETRIES, task: Callable = ray_task,
-                 init_kwargs: dict | None = None):
-        self.address, self.retries, self.task = address, retries, task
+                 init_kwargs: dict | None = None, probe: Callable[[], str] = probe):
+        self.address, self.retries, self.task, self.probe = address, retries, task, probe
         self.init_kwargs = init_kwargs or {}
 
     def placement(self, ray, requested: str) -> tuple[str, dict]:
@@ -117,6 +126,19 @@ class RayExecutor:
                                  "has no GPU.", "Use --device auto or cpu, or start Ray nodes with GPUs.")
         return ("cpu" if requested == "auto" else requested), {"num_cpus": TASK_CPUS}
 
+    def check_workers(self, ray, resources: dict) -> None:
+        """One task on a worker of the kind the candidates need: it must import this edgeprune version."""
+        from .. import __version__
+
+        try:
+            theirs = ray.get(ray.remote(self.probe).options(**resources, max_retries=self.retries).remote())
+        except ray.exceptions.RayError as e:
+            raise EdgepruneError(f"The Ray workers cannot run edgeprune ({one_line(e)}).",
+                                 f"Install edgeprune[host,ray]=={__version__} on every node.") from None
+        if theirs != __version__:
+            raise EdgepruneError(f"The Ray workers run edgeprune {theirs}, this driver {__version__}.",
+                                 f"Install edgeprune[host,ray]=={__version__} on every node.")
+
     def run(self, jobs, shared, device, status):
         if not jobs:
             return
@@ -127,6 +149,7 @@ class RayExecutor:
         pending: dict = {}
         try:
             task_device, resources = self.placement(ray, device)
+            self.check_workers(ray, resources)
             remote = ray.remote(self.task)
             opts = dict(resources, max_retries=self.retries, retry_exceptions=[RuntimeError, OSError])
             shared_ref = ray.put(replace(shared, scores={}))
