@@ -129,11 +129,25 @@ def _same_candidates(out, local: dict) -> None:
     assert not list(rd.candidates_dir.glob(".*.tmp"))
 
 
-def test_ray_fine_tunes_the_same_candidate_files_as_the_local_executor(ray_cluster, local_run, tmp_path):
+def test_ray_fine_tunes_the_same_candidate_files_as_the_local_executor_in_parallel(ray_cluster, local_run, tmp_path):
     src, local = local_run
     out = _fresh_copy(src, tmp_path / "run")
-    res = run_prune(PruneConfig(**TINY, executor="ray"), out)
+    spans = tmp_path / "spans"
+    spans.mkdir()
+
+    def in_flight_together(job, scores, shared, device):  # the real task, once two candidates have started
+        (spans / f"{job.cid}.start").write_text(str(os.getpid()))
+        deadline = time.monotonic() + 180
+        while len(list(spans.glob("*.start"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (spans / f"{job.cid}.met").write_text(str(len(list(spans.glob("*.start")))))
+        return ray_task(job, scores, shared, device)
+
+    res = run_prune(PruneConfig(**TINY, executor="ray"), out, executor=RayExecutor(task=in_flight_together))
     _same_candidates(out, local)
+    # every candidate saw at least two in flight at once: run one at a time, the first would have waited in vain
+    assert all(int(f.read_text()) >= 2 for f in spans.glob("*.met")) and len(list(spans.glob("*.met"))) == 3
+    assert len({f.read_text() for f in spans.glob("*.start")}) == 2  # two worker processes, one per CPU
     assert [c["id"] for c in res.candidates] == [f"product-{s}" for s in TINY["strategies"]]
     run = read_json(out / "run.json")
     assert run["device"] == {"requested": "auto", "resolved": "cpu", "name": "cpu"}
