@@ -99,12 +99,18 @@ def quality(d: dict, title: str) -> str:
             f"{render_front(front(runs))}")
 
 
+def scale(d: dict) -> str:
+    from scale import render
+
+    return f"Scale ({_stamp(d)}):\n\n{render(d)}"
+
+
 def main() -> int:
     parts = []
     for name, render in (("size", size), ("pipeline", pipeline), ("repeat", repeat), ("contention", contention),
                          ("latency", lambda d: with_markdown(d, "Latency")),
                          ("quality-quick", lambda d: quality(d, "Quality, --quick")),
-                         ("quality", lambda d: quality(d, "Quality"))):
+                         ("quality", lambda d: quality(d, "Quality")), ("scale", scale)):
         d = _load(name)
         parts.append(f"### {name}\n\n" + (render(d) if d else f"(no {name}.json yet: run benchmarks/{name.split('-')[0]}.py)"))
     print("\n\n".join(parts))

@@ -65,17 +65,24 @@ def prune_options(fn):
         click.option("--strategies", help="Comma list of strategy names (default: all ten)."),
         click.option("--epochs", type=int, help="Max fine-tuning epochs per candidate (early stopping on val, patience 3)."),
         click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True,
+                     help="Where dense training, Phase 1 and fine-tuning run; auto: CUDA, then MPS, then CPU."),
+        click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                     help="Fine-tune candidates here, one at a time, or as Ray tasks in parallel (pip install 'edgeprune[ray]')."),
+        click.option("--ray-address", help="With --executor ray: address of an existing Ray cluster (default: start a local Ray)."),
     ]
     for o in reversed(opts):
         fn = o(fn)
     return fn
 
 
-def _prune_config(model, model_args, checkpoint, data, input_size, signals, strategies, epochs, seed):
+def _prune_config(model, model_args, checkpoint, data, input_size, signals, strategies, epochs, seed, device, executor,
+                  ray_address):
     from .prune.config import PruneConfig
 
     cfg = PruneConfig(model=model, model_args=_model_args(model_args), checkpoint=checkpoint, data=data,
-                      input_size=input_size, signals=_csv(signals), strategies=_csv(strategies), seed=seed)
+                      input_size=input_size, signals=_csv(signals), strategies=_csv(strategies), seed=seed,
+                      device=device, executor=executor, ray_address=ray_address)
     if epochs is not None:
         cfg.finetune_epochs = epochs
     return cfg
@@ -151,10 +158,24 @@ def targets_show(name):
                    "--exportTimes JSON) or TFLite benchmark_model logs; further files may follow RUN.")
 @click.option("--eval", "eval_npz", type=click.Path(dir_okay=False), help="With artifact files: an .npz with x, y for accuracy.")
 @click.option("--out", type=click.Path(dir_okay=False), help="With artifact files: where to write the JSON.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: bench RUN on the Ray node that declares the resource named after --target (measured rows).")
+@click.option("--ray-address", help="With --executor ray: address of the Ray cluster the board joined.")
 @_user_errors
-def bench(paths, target, on_device, import_files, eval_npz, out):
+def bench(paths, target, on_device, import_files, eval_npz, out, executor, ray_address):
     """Size, latency, peak RAM and accuracy of artifacts through their runtimes (torch-free)."""
     from . import bench as b
+
+    if executor == "ray" or ray_address:
+        if executor != "ray":
+            raise EdgepruneError("--ray-address is only used with --executor ray.", "Add --executor ray.")
+        if not target or len(paths) != 1 or not Path(paths[0]).is_dir() or import_files:
+            raise EdgepruneError("--executor ray benches one RUN directory for one --target.",
+                                 "Example: edgeprune bench RUN --target raspberry-pi-4 --executor ray")
+        from .bench.remote import bench_run_ray
+
+        bench_run_ray(paths[0], target, ray_address)
+        return
 
     if import_files:
         if not paths or not Path(paths[0]).is_dir():

@@ -4,7 +4,9 @@
 ``bench_files(paths, target)`` benches loose files (e.g. on the device);
 ``import_bench(RUN, file)`` merges a device-made file into the run;
 ``import_device_files(RUN, files, target)`` also takes trtexec and TFLite
-benchmark_model logs (:mod:`edgeprune.bench.logimport`).
+benchmark_model logs (:mod:`edgeprune.bench.logimport`);
+``bench_run_ray(RUN, target)`` benches on the board that joined a Ray cluster
+with the resource ``target`` (:mod:`edgeprune.bench.remote`).
 
 Every artifact is measured in a fresh subprocess (:mod:`edgeprune.bench.worker`);
 each result is journaled as it arrives, so an interrupted bench resumes
@@ -23,6 +25,7 @@ from ..locks import clean_stage_temps, stage_lock
 from ..runio import RunDir, read_json
 from ..targets import Target, load_target
 from .device import HOST_ESTIMATE, ON_DEVICE, detect, host_info
+from .remote import bench_run_ray
 from .journal import Journal, journal_path
 from .session import (Artifact, BenchSettings, Log, artifact_from_file, bench_artifacts, log_stderr, run_artifacts,
                       run_worker)
@@ -30,7 +33,7 @@ from .store import format_summary, write_bench
 from .store import import_bench as _import_bench
 from .logimport import import_device_files as _import_device_files
 
-__all__ = ["bench_is_current", "bench_run", "bench_files", "import_bench", "import_device_files", "bench_artifacts",
+__all__ = ["bench_is_current", "bench_run", "bench_run_ray", "bench_files", "import_bench", "import_device_files", "bench_artifacts",
            "BenchSettings", "Artifact", "BenchFailed", "failed_rows", "format_summary", "detect", "host_info", "HOST_ESTIMATE", "ON_DEVICE"]
 
 

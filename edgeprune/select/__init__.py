@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EdgepruneError, NothingFeasible
-from ..runio import RunDir, read_json, sha256_file, write_json
+from ..runio import RunDir, read_json, sha256_file
 from .core import (BUDGETS, OBJECTIVES, TIE_BREAK, TIE_RULE, UNITS, Budgets, Figure, Outcome, Row, Verdict, choose,
                    fmt_value)
 from .noise import TOLERANCE_FLAGS, Tolerances
