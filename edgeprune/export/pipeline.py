@@ -24,7 +24,7 @@ from .failures import ExportFailed
 from .formats import FORMATS, Format, get_format
 
 #: bump when converters or encodings change what they write (invalidates caches)
-EXPORT_SCHEMA = 1
+EXPORT_SCHEMA = 2  # 2: RAM-limited ONNX encodings (ScatterElements, columns8), relative parity
 N_PARITY = 64
 DENSE_ID = "dense"
 
@@ -157,8 +157,10 @@ def _export_one(source: Source, fmt: Format, model, sample, inputs: ParityInputs
              "ratio_to_floor": nbytes / sizes["floor_bytes"] if sizes["floor_bytes"] else None,
              **converted.details, "layout": fmt.layout, **io, "encoding": converted.encoding, "parity": parity,
              "converter": fmt.versions()}
+    ram = entry.get("ram")
     _log(f"export {source.id}.{fmt.name}: {nbytes / 1e6:.2f} MB, {entry['ratio_to_floor']:.2f}x floor, "
-         f"max |diff| {parity['max_abs_diff']:.1e} on {parity['n']} inputs")
+         f"max |diff| {parity['max_abs_diff']:.1e} on {parity['n']} inputs"
+         + (f", peak RAM {ram['ratio']:.2f}x dense" if ram and ram.get("ratio") is not None else ""))
     return entry
 
 
