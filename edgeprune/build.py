@@ -58,6 +58,10 @@ def _stage(name: str, log: list[dict]) -> Iterator[None]:
         log.append(rec)
 
 
+#: build has no --formats: a failed format is left out by running the stages (``{ok}``: the formats that worked)
+EXPORT_SKIP_HINT = "run 'edgeprune export {run} --formats {ok}', then bench, select and ship"
+
+
 def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None) -> Path:
     """Run every stage for ``target``; return the ship bundle directory."""
     from .export import export_run
@@ -76,7 +80,7 @@ def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None) ->
         with _stage("prune", log):
             run_prune(cfg, out)
         with _stage("export", log):
-            export_run(out)
+            export_run(out, skip_hint=EXPORT_SKIP_HINT.replace("{run}", str(out)))
         with _stage("bench", log):
             if bench_is_current(out, target):
                 print(f"bench: {rd.bench_json(name)} covers every current artifact; kept", file=sys.stderr)

@@ -10,7 +10,7 @@ pytest.importorskip("ai_edge_litert")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from edgeprune.export import floor, sparse_onnx, sparse_tflite  # noqa: E402
+from edgeprune.export import floor, onnx_plan, sparse_onnx, sparse_tflite  # noqa: E402
 
 DECODE_OPS = {"ScatterElements", "CumSum", "Gather", "BitShift", "BitwiseAnd", "ConstantOfShape", "Cast"}
 
@@ -117,7 +117,7 @@ def test_encode_model_is_folded_by_onnxruntime_at_load(tmp_path):
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 32])],
         initializer=[numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "B")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
-    counts = sparse_onnx.encode_model(model)
+    counts = onnx_plan.encode_model(model)
     assert counts == {"delta8": 1, "bitmask": 1}
     onnx.checker.check_model(model, full_check=True)
     x = np.ones((1, 64), np.float32)

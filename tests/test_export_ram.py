@@ -10,8 +10,8 @@ pytest.importorskip("onnxruntime")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from edgeprune.export import onnx_ram, sparse_onnx  # noqa: E402
-from edgeprune.export.onnx_ram import Option, held_bytes, plan  # noqa: E402
+from edgeprune.export import onnx_plan, onnx_ram, sparse_onnx  # noqa: E402
+from edgeprune.export.onnx_plan import Option, held_bytes, plan  # noqa: E402
 
 
 def pruned(shape, sparsity: float, seed: int = 0) -> np.ndarray:
@@ -42,7 +42,7 @@ def _opt(name, nbytes, held, shared=()):
 
 def test_plan_respects_the_budget_and_costs_a_shared_zero_tensor_once(monkeypatch):
     zeros = {"Z": 100}
-    monkeypatch.setattr(onnx_ram, "_zero_bytes", lambda tensors: zeros)
+    monkeypatch.setattr(onnx_plan, "zero_tensor_bytes", lambda tensors: zeros)
     tensors = {t: [_opt("dense", 1000, 0), _opt("small", 100, 400), _opt("cols", 300, 50, ["Z"])] for t in "abc"}
     smallest = plan(tensors, None)
     assert {o.name for o in smallest.values()} == {"small"} and held_bytes(smallest, zeros) == 1200
@@ -83,7 +83,7 @@ def test_encoded_onnx_peaks_within_the_limit_of_the_dense_one():
     weights = [pruned((256, 256, 3, 3), 0.6, seed) for seed in range(6)]
     dense = onnx_ram.measure_peak(conv_chain(weights).SerializeToString())
     smallest = conv_chain(weights)
-    sparse_onnx.encode_model(smallest)
+    onnx_plan.encode_model(smallest)
     small_peak = onnx_ram.measure_peak(smallest.SerializeToString())
     assert small_peak["peak_mb"] > 1.3 * dense["peak_mb"], (small_peak, dense)  # the problem this solves
 

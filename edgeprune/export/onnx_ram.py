@@ -30,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from .sparse_onnx import Encoded, apply, float_initializers, options
+from .onnx_plan import Option, apply, held_bytes, limited, plan, tensor_options, zero_tensor_bytes
 
 #: peak RAM of an encoded artifact / the dense artifact's, at most (issue 11: 1.1)
 RAM_LIMIT = 1.1
@@ -43,112 +43,6 @@ MB = 1e6
 METHOD = ("measured-on-host at export: edgeprune bench's worker (fresh process, 1 thread, VmHWM after load "
           "and 2 runs minus after importing the runtime, MALLOC_MMAP_THRESHOLD_=131072); the unencoded graph "
           "stands for the dense artifact (same tensors)")
-
-
-@dataclass(frozen=True)
-class Option:
-    name: str
-    nbytes: int
-    held: int
-    enc: Encoded | None
-    shared: tuple[str, ...] = ()  # the shared zero tensors it scatters into
-
-
-def tensor_options(model) -> dict[str, list[Option]]:
-    """Per float initializer, its encodings smaller than dense (and dense itself)."""
-    from onnx import numpy_helper
-
-    out = {}
-    for init in float_initializers(model):
-        dense = init.ByteSize()
-        opts = options(numpy_helper.to_array(init), init.name, dense)
-        out[init.name] = [Option(k, dense, 0, None) if e is None else Option(k, e.nbytes, e.held, e, tuple(e.shared))
-                          for k, e in opts.items()]
-    return out
-
-
-def _zero_bytes(tensors: dict[str, list[Option]]) -> dict[str, int]:
-    return {k: v[2] for opts in tensors.values() for o in opts if o.enc for k, v in o.enc.shared.items()}
-
-
-def held_bytes(chosen: dict[str, Option], zero_bytes: dict[str, int]) -> int:
-    """Bytes a plan holds while ORT folds it: each tensor's own, plus each shared zero tensor once."""
-    return sum(o.held for o in chosen.values()) + sum(zero_bytes[k] for k in {k for o in chosen.values() for k in o.shared})
-
-
-def plan(tensors: dict[str, list[Option]], budget: int | None) -> dict[str, Option]:
-    """One option per tensor: small files whose held bytes (:func:`held_bytes`) sum to at most ``budget``.
-
-    Lagrangian relaxation: each tensor minimises ``nbytes + lam * held``; a
-    shared zero tensor costs ``lam * bytes`` once and is dropped while dropping
-    it lowers the total; lam is bisected to the smallest value that fits. At
-    lam = 0 this is the smallest file; a large lam holds nothing (dense or zeros).
-    """
-    zero_bytes = _zero_bytes(tensors)
-
-    def pick(lam: float) -> dict[str, Option]:
-        def cost(o: Option) -> tuple[float, int]:
-            return o.nbytes + lam * o.held, o.held
-
-        closed: set[str] = set()
-        while True:
-            chosen = {t: min((o for o in opts if closed.isdisjoint(o.shared)), key=cost) for t, opts in tensors.items()}
-            used = {k for o in chosen.values() for k in o.shared}
-            gains = {}
-            for k in used:  # drop zero tensor k: its users take their best option among the other open ones
-                others = used - {k}
-                gain = -lam * zero_bytes[k]
-                for t, o in chosen.items():
-                    if k in o.shared:
-                        gain += cost(min((x for x in tensors[t] if set(x.shared) <= others), key=cost))[0] - cost(o)[0]
-                if gain < 0:
-                    gains[k] = gain
-            if not gains:
-                return chosen
-            closed.add(min(gains, key=gains.get))
-
-    best = pick(0.0)
-    if budget is None or held_bytes(best, zero_bytes) <= budget:
-        return best
-    lo, hi = 0.0, 1.0
-    while held_bytes(pick(hi), zero_bytes) > budget and hi < 1e9:
-        hi *= 4
-    for _ in range(30):
-        mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if held_bytes(pick(mid), zero_bytes) <= budget else (mid, hi)
-    return _fill(pick(hi), tensors, zero_bytes, budget)
-
-
-def _fill(chosen: dict[str, Option], tensors: dict[str, list[Option]], zero_bytes: dict[str, int],
-          budget: int) -> dict[str, Option]:
-    """Spend what the Lagrangian plan left of ``budget``: switch the tensor that saves most file bytes per
-    held byte to a smaller option, while it fits (similar tensors jump together at one lam otherwise)."""
-    chosen = dict(chosen)
-    users: dict[str, int] = {}
-    for o in chosen.values():
-        for k in o.shared:
-            users[k] = users.get(k, 0) + 1
-    held = held_bytes(chosen, zero_bytes)
-    while True:
-        best = None
-        for t, cur in chosen.items():
-            for o in tensors[t]:
-                if o.nbytes >= cur.nbytes:
-                    continue
-                dh = o.held - cur.held + sum(zero_bytes[k] for k in set(o.shared) - set(cur.shared) if not users.get(k)) \
-                    - sum(zero_bytes[k] for k in set(cur.shared) - set(o.shared) if users.get(k) == 1)
-                if held + dh <= budget:
-                    score = (cur.nbytes - o.nbytes) / max(dh, 1)
-                    if best is None or score > best[0]:
-                        best = (score, t, o, dh)
-        if best is None:
-            return chosen
-        _, t, o, dh = best
-        for k in chosen[t].shared:
-            users[k] -= 1
-        for k in o.shared:
-            users[k] = users.get(k, 0) + 1
-        chosen[t], held = o, held + dh
 
 
 def next_budget(points: list[tuple[float, float]], target_mb: float, limit_mb: float) -> int | None:
@@ -210,17 +104,6 @@ _DENSE_PEAKS: dict[str, dict] = {}  # structure key -> the unencoded graph's mea
 _POINTS: dict[str, list[tuple[float, float]]] = {}  # structure key -> (held MB, peak MB) of the last artifact's tries
 
 
-def _limited(chosen: dict[str, Option], tensors: dict[str, list[Option]]) -> dict[str, dict]:
-    """Tensors stored larger than their smallest encoding, with both sizes and held bytes."""
-    out = {}
-    for k, o in chosen.items():
-        small = min(tensors[k], key=lambda x: (x.nbytes, x.held))
-        if small.name != o.name:
-            out[k] = {"chosen": o.name, "smallest": small.name, "bytes": [o.nbytes, small.nbytes],
-                      "held": [o.held, small.held]}
-    return out
-
-
 @dataclass
 class _Try:
     chosen: dict[str, Option]
@@ -247,7 +130,7 @@ def encode_within_ram(model, limit: float | None = RAM_LIMIT,
     if key not in _DENSE_PEAKS:
         _DENSE_PEAKS[key] = measure(model.SerializeToString())
     dense = _DENSE_PEAKS[key]["peak_mb"]
-    zero_bytes = _zero_bytes(tensors)
+    zero_bytes = zero_tensor_bytes(tensors)
     limit_mb, target = limit * dense, (limit - MARGIN) * dense
     tries: list[_Try] = []
 
@@ -283,14 +166,14 @@ def encode_within_ram(model, limit: float | None = RAM_LIMIT,
     model.CopyFrom(final.model)
     peak = final.got["peak_mb"]
     ratio = peak / dense if dense > 0 else None
-    limited = _limited(final.chosen, tensors)
-    why = (f"{len(limited)} tensor(s) stored larger than their smallest encoding, to hold fewer bytes while ONNX "
+    stored_larger = limited(final.chosen, tensors)
+    why = (f"{len(stored_larger)} tensor(s) stored larger than their smallest encoding, to hold fewer bytes while ONNX "
            f"Runtime folds the decode at load; first try ({start}) peaked at "
-           f"{tries[0].got['peak_mb'] / dense:.2f}x the dense graph" if limited
+           f"{tries[0].got['peak_mb'] / dense:.2f}x the dense graph" if stored_larger
            else "the smallest encodings are within the limit")
     return final.counts, {
         "peak_mb": round(peak, 2), "load_ms": round(final.got["load_ms"], 1), "dense_peak_mb": round(dense, 2),
         "dense_load_ms": round(_DENSE_PEAKS[key]["load_ms"], 1), "ratio": round(ratio, 4) if ratio else None,
         "limit": limit, "within_limit": bool(ratio is not None and ratio <= limit), "held_bytes": final.held,
         "attempts": [{"held_bytes": t.held, "bytes": t.nbytes, "peak_mb": round(t.got["peak_mb"], 2)} for t in tries],
-        "why": why, "limited": limited, "method": METHOD}
+        "why": why, "limited": stored_larger, "method": METHOD}

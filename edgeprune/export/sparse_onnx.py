@@ -27,13 +27,11 @@ zero tensors the scatters write into are shared per shape (``Encoded.shared``)
 and costed once. The decoded tensor itself is not counted (the dense model
 holds it too). ``sparse_initializer`` is not used: its INT64 COO indices cost
 12 bytes per nonzero, and ORT's own densify of it peaked 1.1-1.4x the dense
-model too. :mod:`.onnx_ram` picks one option per tensor under a RAM budget.
+model too. :mod:`.onnx_plan` picks one option per tensor under a held-bytes budget.
 Run this after graph simplification, or the simplifier folds it back.
 """
 from __future__ import annotations
 
-import json
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -253,53 +251,6 @@ def choose(w: np.ndarray, name: str, dense_bytes: int) -> tuple[str, Encoded | N
     opts = options(w, name, dense_bytes)
     best = min(opts, key=lambda k: (dense_bytes if opts[k] is None else opts[k].nbytes))
     return best, opts[best]
-
-
-def float_initializers(model) -> list:
-    """Initializers an encoding may replace: float, stored in the file."""
-    from onnx import helper
-
-    return [i for i in model.graph.initializer
-            if helper.tensor_dtype_to_np_dtype(i.data_type).name in FLOAT_TYPES and i.data_location != 1]
-
-
-def apply(model, chosen: dict[str, tuple[str, Encoded | None]]) -> dict[str, int]:
-    """Replace initializers by their chosen encodings (name -> (encoding, Encoded)); returns counts.
-
-    The encoding per tensor is recorded in ``metadata_props`` under
-    :data:`METADATA_KEY` (JSON name -> encoding), for inspection only.
-    """
-    from onnx import helper
-
-    graph = model.graph
-    counts = Counter(enc_name for enc_name, _ in chosen.values())
-    used = {k: v for k, v in chosen.items() if v[1] is not None}
-    if used:
-        kept = [i for i in graph.initializer if i.name not in used]
-        shared = {k: v for _, enc in used.values() for k, v in enc.shared.items()}
-        added = [i for _, inits, _ in shared.values() for i in inits] + [p for _, enc in used.values() for p in enc.initializers]
-        taken = {i.name for i in kept} | {o for n in graph.node for o in n.output}
-        clash = taken & {i.name for i in added}
-        if clash:
-            raise ValueError(f"encoded constant names collide with the graph: {sorted(clash)[:3]}")
-        graph.ClearField("initializer")
-        graph.initializer.extend(kept + added)
-        nodes = list(graph.node)
-        graph.ClearField("node")
-        graph.node.extend([n for n, _, _ in shared.values()] + [n for _, enc in used.values() for n in enc.nodes] + nodes)
-        meta = {p.key: p.value for p in model.metadata_props}
-        helper.set_model_props(model, {**meta, METADATA_KEY: json.dumps({k: v[0] for k, v in used.items()})})
-    return {k: counts[k] for k in ["dense", *ENCODINGS] if counts[k]}
-
-
-def encode_model(model) -> dict[str, int]:
-    """Replace pruned float initializers of ``model`` in place by their smallest encodings; returns counts.
-
-    No RAM budget: :func:`.onnx_ram.encode_within_ram` is what the exporter uses.
-    """
-    from onnx import numpy_helper
-
-    return apply(model, {i.name: choose(numpy_helper.to_array(i), i.name, i.ByteSize()) for i in float_initializers(model)})
 
 
 def constant_subgraph(model) -> tuple[list, list[str]]:
