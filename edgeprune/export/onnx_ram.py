@@ -12,10 +12,14 @@ The exporter therefore
 2. picks per tensor the encoding that minimises file bytes + lambda x held
    bytes, lambda the smallest that keeps the held bytes under a budget
    (no budget first: the smallest file),
-3. writes it, measures its peak exactly as ``edgeprune bench`` does (a fresh
-   worker process, VmHWM, ``MALLOC_MMAP_THRESHOLD_`` fixed), and if it is over
-   ``limit`` x dense, lowers the budget by the excess and tries again;
-   after :data:`ATTEMPTS` it keeps only encodings that hold nothing.
+3. writes it and measures its peak exactly as ``edgeprune bench`` does (its
+   worker in a fresh process, VmHWM, ``MALLOC_MMAP_THRESHOLD_`` fixed); over
+   ``limit`` x dense, a line through the measured (held, peak) points gives the
+   next budget, aimed at ``limit - MARGIN``; once a plan fits, one between it
+   and the leanest plan over the limit is tried. The smallest file that fits
+   wins; if none did within :data:`ATTEMPTS` tries, only encodings that hold
+   nothing are kept. The next artifact of the same graph (a run's candidates)
+   starts from the previous one's points.
 
 The record says what was measured and which tensors got a larger encoding than
 their smallest, and why.
@@ -153,7 +157,13 @@ def encode_within_ram(model, limit: float | None = RAM_LIMIT,
 
     # candidates of one run share the structure: the first try starts from what the previous one measured
     budget = next_budget(_POINTS.get(key, []), target, limit_mb)
-    start = "the smallest encodings" if budget is None else "a budget from the previous artifact of this graph"
+    start = None if budget is None else "the previous artifact of this graph peaked over the limit along the same line"
+    own, skipped = sum(o.held for o in plan(tensors, budget).values()) / MB, []
+    if own > limit_mb:  # all of it is resident at once, on top of the decoded weights: over without measuring
+        weights = sum(min(o.nbytes for o in opts if o.enc is None) for opts in tensors.values()) / MB
+        skipped = [{"held_bytes": int(own * MB), "peak_mb": None, "skipped": "its held bytes alone exceed the limit"}]
+        budget = int(max(0.0, target - weights) * MB)
+        start = start or f"the smallest encodings would hold {own:.0f} MB at once, over the {limit_mb:.0f} MB limit"
     attempt(budget)
     for _ in range(ATTEMPTS - 1):
         points = [(t.held / MB, t.got["peak_mb"]) for t in tries]
@@ -167,13 +177,13 @@ def encode_within_ram(model, limit: float | None = RAM_LIMIT,
     peak = final.got["peak_mb"]
     ratio = peak / dense if dense > 0 else None
     stored_larger = limited(final.chosen, tensors)
+    start = start or f"the smallest encodings peaked at {tries[0].got['peak_mb'] / dense:.2f}x the dense graph"
     why = (f"{len(stored_larger)} tensor(s) stored larger than their smallest encoding, to hold fewer bytes while ONNX "
-           f"Runtime folds the decode at load; first try ({start}) peaked at "
-           f"{tries[0].got['peak_mb'] / dense:.2f}x the dense graph" if stored_larger
-           else "the smallest encodings are within the limit")
+           f"Runtime folds the decode at load: {start}" if stored_larger else "the smallest encodings are within the limit")
     return final.counts, {
         "peak_mb": round(peak, 2), "load_ms": round(final.got["load_ms"], 1), "dense_peak_mb": round(dense, 2),
         "dense_load_ms": round(_DENSE_PEAKS[key]["load_ms"], 1), "ratio": round(ratio, 4) if ratio else None,
         "limit": limit, "within_limit": bool(ratio is not None and ratio <= limit), "held_bytes": final.held,
-        "attempts": [{"held_bytes": t.held, "bytes": t.nbytes, "peak_mb": round(t.got["peak_mb"], 2)} for t in tries],
+        "attempts": skipped + [{"held_bytes": t.held, "bytes": t.nbytes, "peak_mb": round(t.got["peak_mb"], 2)}
+                               for t in tries],
         "why": why, "limited": stored_larger, "method": METHOD}
