@@ -177,7 +177,7 @@ def _raise_failures(records: dict[str, dict], formats: list[str], where: str, sk
         rest = "The others are written; details" if len(errors) < len(asked) else "Details"
         failed = {f for _, f, _ in errors}
         ok = [f for f in formats if f not in failed]
-        skip = f" To leave {', '.join(sorted(failed))} out, {skip_hint.format(ok=','.join(ok))}." if ok else ""
+        skip = f" To leave {', '.join(sorted(failed))} out, {skip_hint.replace('{ok}', ','.join(ok))}." if ok else ""
         raise ExportFailed(f"{len(errors)} of {len(asked)} artifacts failed; first: {errors[0][2]}{more}",
                            f"{rest} in {where}.{skip}")
 
