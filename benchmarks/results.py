@@ -23,14 +23,27 @@ def _stamp(d: dict) -> str:
             f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores, Python {m.get('python', '?')}")
 
 
+def _ram(r: dict) -> str:
+    if "peak_ram_mb_encoded" not in r:  # size.json written before peak RAM was measured
+        return "not measured"
+    return f"{r['peak_ram_mb_dense']:.1f} / {r['peak_ram_mb_encoded']:.1f} ({r['peak_ram_ratio']:.2f}x)"
+
+
+def _load(r: dict) -> str:
+    dense, enc = (r["worker_load_ms_dense"], r["worker_load_ms_encoded"]) if "worker_load_ms_dense" in r \
+        else (r["load_ms_dense"], r["load_ms_encoded"])
+    return f"{dense:.0f} / {enc:.0f}"
+
+
 def size(d: dict) -> str:
     out = [f"Size ({_stamp(d)}). {d['note']}", "",
-           "| model | format | sparsity | dense MB | artifact MB | gzip MB | floor MB | artifact/floor | latency encoded/dense | load ms dense/encoded |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+           "| model | format | sparsity | dense MB | artifact MB | gzip MB | floor MB | artifact/floor | latency encoded/dense "
+           "| load ms dense/encoded | peak RAM MB dense/encoded |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in d["rows"]:
         out.append(f"| {r['model']} | {r['format']} | {r['sparsity']:.0%} | {r['dense_bytes'] / 1e6:.2f} | "
                    f"{r['artifact_bytes'] / 1e6:.2f} | {r['gzip_bytes'] / 1e6:.2f} | {r['floor_bytes'] / 1e6:.2f} | "
-                   f"{r['ratio_to_floor']:.3f} | {r['latency_ratio']:.3f} | {r['load_ms_dense']:.0f} / {r['load_ms_encoded']:.0f} |")
+                   f"{r['ratio_to_floor']:.3f} | {r['latency_ratio']:.3f} | {_load(r)} | {_ram(r)} |")
     return "\n".join(out)
 
 

@@ -1,11 +1,13 @@
-"""Artifact size vs dense vs the information floor, and encoded-vs-dense latency.
+"""Artifact size vs dense vs the information floor, encoded-vs-dense latency and peak RAM.
 
 For each model and sparsity: random unstructured masks on every conv/linear
 weight (rank >= 2) of a random-init timm model at 32x32 (10 classes), exported
 through edgeprune's own export pipeline (parity-checked) to ONNX and TFLite.
-Reports dense fp32 bytes, artifact bytes, gzip bytes, the floor, the ratio, and
+Reports dense fp32 bytes, artifact bytes, gzip bytes, the floor, the ratio,
 ONNX Runtime / LiteRT latency of the encoded artifact against the dense
-artifact of the same model (measured interleaved in one process, 1 thread).
+artifact of the same model (measured interleaved in one process, 1 thread),
+and the peak RAM and load time of both as ``edgeprune bench`` measures them
+(its worker, a fresh process per artifact).
 
 BatchNorm statistics are randomised before export: timm zero-initialises the
 last BN of each residual block, which after BN folding would turn whole convs
@@ -35,7 +37,9 @@ HERE = Path(__file__).resolve().parent
 NOTE = ("random-init timm models at 32x32, 10 classes, BatchNorm statistics randomised; random unstructured masks "
         "on every rank>=2 weight; artifacts from edgeprune's export pipeline (parity-checked on 16 random inputs); "
         "latency: 1 thread, encoded vs dense artifact of the same model, median over 15 ABBA-interleaved rounds of the "
-        "paired block-time ratio; load_ms = session/interpreter creation (includes ORT's one-time decode)")
+        "paired block-time ratio; load_ms = session/interpreter creation (includes ORT's one-time decode); peak RAM: "
+        "edgeprune bench's worker, a fresh process per artifact, 1 thread, VmHWM after load and runs minus after "
+        "importing the runtime, MALLOC_MMAP_THRESHOLD_=131072, median of 2 processes (its load_ms is that process's)")
 
 
 def make_model(name: str, seed: int = 0):
@@ -126,6 +130,20 @@ def latency(dense_path: Path, enc_path: Path, layout: str, rounds: int = 15, blo
             "load_ms_dense": load_dense, "load_ms_encoded": load_enc, "iters_per_block": iters, "rounds": rounds}
 
 
+def peak_ram(path: Path, layout: str, repeats: int = 2) -> dict:
+    """Peak RAM (MB over the imported runtime) and load time of ``path``, as ``edgeprune bench`` measures them."""
+    from edgeprune.bench.measure import Job
+    from edgeprune.bench.session import run_worker
+
+    runs = [run_worker(Job(path=str(path), threads=1, layout=layout, min_runs=5, target_seconds=0.1,
+                           warmup_runs=1, warmup_seconds=0.0), timeout=600.0) for _ in range(repeats)]
+    bad = [r["error"] for r in runs if r.get("error")]
+    if bad:
+        raise SystemExit(f"peak RAM of {path.name}: {bad[0]}")
+    return {"peak_ram_mb": statistics.median(r["peak_ram_mb"] for r in runs),
+            "peak_ram_mb_runs": [r["peak_ram_mb"] for r in runs], "load_ms": statistics.median(r["load_ms"] for r in runs)}
+
+
 def run(models: list[str], sparsities: list[float], formats: list[str]) -> dict:
     from edgeprune.export import get_format
 
@@ -137,6 +155,7 @@ def run(models: list[str], sparsities: list[float], formats: list[str]) -> dict:
             spec, model = make_model(name)
             print(f"[{name}] dense export ...", file=sys.stderr, flush=True)
             dense_rec = export(spec, model, masked_state(model, 0.0), "dense", work, formats)
+            dense_ram = {f: peak_ram(work / dense_rec["formats"][f]["file"], get_format(f).layout) for f in formats}
             for s in sparsities:
                 sid = f"s{int(round(s * 100))}"
                 print(f"[{name}] {sid} export ...", file=sys.stderr, flush=True)
@@ -144,13 +163,20 @@ def run(models: list[str], sparsities: list[float], formats: list[str]) -> dict:
                 for f in formats:
                     entry, dense_entry = rec["formats"][f], dense_rec["formats"][f]
                     lat = latency(work / dense_entry["file"], work / entry["file"], get_format(f).layout)
+                    ram, dram = peak_ram(work / entry["file"], get_format(f).layout), dense_ram[f]
                     rows.append({
                         "model": name, "sparsity": s, "measured_sparsity": rec["sparsity"], "format": f,
                         "dense_bytes": rec["dense_bytes"], "dense_artifact_bytes": dense_entry["bytes"],
                         "artifact_bytes": entry["bytes"], "gzip_bytes": entry["gzip_bytes"],
                         "floor_bytes": rec["floor_bytes"], "ratio_to_floor": entry["bytes"] / rec["floor_bytes"],
                         "gzip_ratio_to_floor": entry["gzip_bytes"] / rec["floor_bytes"],
-                        "encoding": entry["encoding"], "parity_max_abs_diff": entry["parity"]["max_abs_diff"], **lat})
+                        "encoding": entry["encoding"], "parity_max_abs_diff": entry["parity"]["max_abs_diff"], **lat,
+                        "peak_ram_mb_dense": dram["peak_ram_mb"], "peak_ram_mb_encoded": ram["peak_ram_mb"],
+                        "peak_ram_ratio": ram["peak_ram_mb"] / dram["peak_ram_mb"],
+                        "peak_ram_mb_runs": {"dense": dram["peak_ram_mb_runs"], "encoded": ram["peak_ram_mb_runs"]},
+                        "worker_load_ms_dense": dram["load_ms"], "worker_load_ms_encoded": ram["load_ms"],
+                        "export_ram": {k: entry["ram"][k] for k in ("ratio", "limit", "why", "attempts")}
+                        if entry.get("ram") else None})
                     print(_fmt_row(rows[-1]), file=sys.stderr, flush=True)
                 for f in formats:  # keep the temp dir small for vgg11
                     (work / rec["formats"][f]["file"]).unlink()
@@ -175,15 +201,18 @@ def _cpu_name() -> str:
 
 
 HEADER = (f"{'model':<9} {'sp':>4} {'fmt':<6} {'runtime':<14} {'dense MB':>8} {'artifact MB':>11} {'gzip MB':>8} "
-          f"{'floor MB':>8} {'ratio':>6} {'lat ms dense/enc':>17} {'enc/dense':>9} {'load ms dense/enc':>17}")
+          f"{'floor MB':>8} {'ratio':>6} {'lat ms dense/enc':>17} {'enc/dense':>9} {'load ms dense/enc':>17} "
+          f"{'RAM MB dense/enc':>17} {'RAM x':>6}")
 
 
 def _fmt_row(r: dict) -> str:
     lat = f"{r['latency_ms_dense']:.2f}/{r['latency_ms_encoded']:.2f}"
-    load = f"{r['load_ms_dense']:.0f}/{r['load_ms_encoded']:.0f}"
+    load = f"{r['worker_load_ms_dense']:.0f}/{r['worker_load_ms_encoded']:.0f}"
+    ram = f"{r['peak_ram_mb_dense']:.1f}/{r['peak_ram_mb_encoded']:.1f}"
     return (f"{r['model']:<9} {r['sparsity']:>4.2f} {r['format']:<6} {r['runtime']:<14} {r['dense_bytes'] / 1e6:>8.2f} "
             f"{r['artifact_bytes'] / 1e6:>11.2f} {r['gzip_bytes'] / 1e6:>8.2f} {r['floor_bytes'] / 1e6:>8.2f} "
-            f"{r['ratio_to_floor']:>6.3f} {lat:>17} {r['latency_ratio']:>9.3f} {load:>17}")
+            f"{r['ratio_to_floor']:>6.3f} {lat:>17} {r['latency_ratio']:>9.3f} {load:>17} {ram:>17} "
+            f"{r['peak_ram_ratio']:>6.3f}")
 
 
 def main(argv: list[str] | None = None) -> None:

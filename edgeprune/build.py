@@ -61,6 +61,10 @@ def _stage(name: str, log: list[dict]) -> Iterator[None]:
         log.append(rec)
 
 
+#: how a build leaves a failed format out (``{ok}``: the formats that worked)
+EXPORT_SKIP_HINT = "re-run the build with --formats {ok}"
+
+
 def build_formats(profile, asked: list[str] | None) -> tuple[list[str], dict[str, str], str]:
     """The formats to export and bench, why each other one is skipped, and the format to ship.
 
@@ -116,7 +120,7 @@ def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None, to
         with _stage("export", log):
             for f, why in skipped.items():
                 print(f"export: skipping {f}: {why}", file=sys.stderr, flush=True)
-            export_run(out, formats=fmts)
+            export_run(out, formats=fmts, skip_hint=EXPORT_SKIP_HINT)
         with _stage("bench", log):
             if bench_is_current(out, target, formats=fmts):
                 print(f"bench: {rd.bench_json(name)} covers every current artifact; kept", file=sys.stderr)

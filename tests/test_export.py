@@ -57,7 +57,8 @@ def test_record_follows_the_run_directory_contract(exported):
         assert e["layout"] == layout and e["input"]["shape"] == shape and e["output"]["shape"] == [1, 10]
         p = e["parity"]
         assert (p["runtime"], p["version"]) == versions[fmt]
-        assert p["max_abs_diff"] <= 1e-4 and p["top1_agreement"] == 1.0 and p["n"] == 64
+        assert p["rule"] == "logits-relative" and p["max_abs_diff"] <= p["tolerance"] and p["n"] == 64
+        assert p["tolerance"] == max(p["atol"], p["rtol"] * p["logit_scale"]) and p["top1_changes_outside_ties"] == 0
         assert sum(e["encoding"].values()) > 0
     assert rec["formats"]["onnx"]["opset"] >= 17
     assert not list(rd.artifacts_dir.glob(".*.tmp"))
@@ -132,7 +133,7 @@ def test_changed_weights_are_reexported_and_stale_formats_dropped(exported, tmp_
 def test_parity_failure_leaves_no_artifact(fake_run_copy, monkeypatch):
     from edgeprune.export import parity
 
-    monkeypatch.setattr(parity, "ATOL", -1.0)  # nothing can pass
+    monkeypatch.setattr(parity, "DEFAULT_RULE", parity.LogitsRule(rtol=-1.0, atol=-1.0))  # nothing can pass
     rd = RunDir(fake_run_copy)
     with pytest.raises(ExportFailed) as err:
         export_run(fake_run_copy, formats=["onnx"], candidates=["magnitude-fake-50"])

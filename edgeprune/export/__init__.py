@@ -2,13 +2,14 @@
 
 Public API::
 
-    export_run(run, formats=None, candidates=None) -> {id: record}
+    export_run(run, formats=None, candidates=None, skip_hint=...) -> {id: record}
     export_model(model, checkpoint, input_shape, out, formats=None, model_kwargs=None) -> record
 
 Modules by concern: :mod:`.formats` (registry), :mod:`.onnx_format` and
 :mod:`.tflite_format` (converters), :mod:`.sparse_onnx` and :mod:`.sparse_tflite`
-(weight encodings and their numpy readers), :mod:`.floor` (size floor),
-:mod:`.parity`, :mod:`.prepare` (mask stripping), :mod:`.failures`,
+(weight encodings and their numpy readers), :mod:`.onnx_ram` (ONNX encodings
+chosen under ONNX Runtime's measured peak RAM), :mod:`.floor` (size floor),
+:mod:`.parity` (rules), :mod:`.prepare` (mask stripping), :mod:`.failures`,
 :mod:`.pipeline` (caching and records). Importing this package does not import torch.
 """
 from .failures import ExportFailed

@@ -31,7 +31,7 @@ from .failures import ExportFailed
 from .formats import FORMATS, Format, get_format
 
 #: bump when converters or encodings change what they write (invalidates caches)
-EXPORT_SCHEMA = 1
+EXPORT_SCHEMA = 2  # 2: RAM-limited ONNX encodings (ScatterElements, columns8), relative parity
 N_PARITY = 64
 DENSE_ID = "dense"
 
@@ -188,20 +188,29 @@ def _export_one(source: Source, fmt: Format, model, sample, inputs: ParityInputs
              "ratio_to_floor": nbytes / sizes["floor_bytes"] if sizes["floor_bytes"] else None,
              **converted.details, "layout": fmt.layout, **io, "encoding": converted.encoding, "parity": parity,
              "converter": fmt.versions()}
+    ram = entry.get("ram")
     _log(f"export {source.id}.{fmt.name}: {nbytes / 1e6:.2f} MB, {entry['ratio_to_floor']:.2f}x floor, "
-         f"max |diff| {parity['max_abs_diff']:.1e} on {parity['n']} inputs")
+         f"max |diff| {parity['max_abs_diff']:.1e} on {parity['n']} inputs"
+         + (f", peak RAM {ram['ratio']:.2f}x dense" if ram and ram.get("ratio") is not None else ""))
     return entry
 
 
-def _raise_failures(records: dict[str, dict], formats: list[str], where: str) -> None:
+#: how to leave failed formats out, on the command the user ran ({ok}: the formats that worked)
+SKIP_HINT = "pass --formats {ok}"
+
+
+def _raise_failures(records: dict[str, dict], formats: list[str], where: str, skip_hint: str = SKIP_HINT) -> None:
     """One line for the formats asked for in this call that failed."""
     asked = [(cid, f, r["formats"][f]) for cid, r in records.items() for f in formats if f in r["formats"]]
     errors = [(cid, f, e["error"]) for cid, f, e in asked if "error" in e]
     if errors:
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         rest = "The others are written; details" if len(errors) < len(asked) else "Details"
+        failed = {f for _, f, _ in errors}
+        ok = [f for f in formats if f not in failed]
+        skip = f" To leave {', '.join(sorted(failed))} out, {skip_hint.replace('{ok}', ','.join(ok))}." if ok else ""
         raise ExportFailed(f"{len(errors)} of {len(asked)} artifacts failed; first: {errors[0][2]}{more}",
-                           f"{rest} in {where}.")
+                           f"{rest} in {where}.{skip}")
 
 
 # ---------------------------------------------------------------- run directory
@@ -247,11 +256,13 @@ def _run_inputs(rd: RunDir) -> ParityInputs:
     return ParityInputs(x, f"data/test.npz[:{len(x)}]")
 
 
-def export_run(run, formats: list[str] | None = None, candidates: list[str] | None = None) -> dict[str, dict]:
+def export_run(run, formats: list[str] | None = None, candidates: list[str] | None = None,
+               skip_hint: str = SKIP_HINT) -> dict[str, dict]:
     """Export every candidate of ``run`` (and ``dense``) to ``RUN/artifacts/``; returns records by id.
 
     Raises a one-line :class:`ExportFailed` after writing everything it could if
-    any artifact failed.
+    any artifact failed; its advice ends with ``skip_hint`` (how the calling
+    command leaves a format out; ``{ok}`` = the formats that worked).
     """
     rd = RunDir(run)
     if not rd.run_json.is_file():
@@ -265,7 +276,7 @@ def export_run(run, formats: list[str] | None = None, candidates: list[str] | No
     with stage_lock(rd.root, "export"):
         clean_stage_temps(rd.root, "export")
         records = {s.id: export_source(s, formats, rd.artifacts_dir, inputs) for s in sources}
-    _raise_failures(records, formats, f"{rd.artifacts_dir}/<id>.json")
+    _raise_failures(records, formats, f"{rd.artifacts_dir}/<id>.json", skip_hint)
     return records
 
 
