@@ -48,6 +48,7 @@ def convert(model, sample) -> Converted:
     opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
     if opset < 17:
         raise ValueError(f"exported opset {opset} < 17")
+    dense = proto.SerializeToString()
     encoding = encode_model(proto)
     onnx.checker.check_model(proto, full_check=True)
-    return Converted(proto.SerializeToString(), encoding, {"opset": opset, "simplifier": "onnxslim"})
+    return Converted(proto.SerializeToString(), encoding, {"opset": opset, "simplifier": "onnxslim"}, dense)
