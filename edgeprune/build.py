@@ -58,8 +58,10 @@ def _stage(name: str, log: list[dict]) -> Iterator[None]:
         log.append(rec)
 
 
-def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None) -> Path:
-    """Run every stage for ``target``; return the ship bundle directory."""
+def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None, precision: str = "both") -> Path:
+    """Run every stage for ``target``; return the ship bundle directory.
+
+    ``precision``: ``fp32``, ``int8`` or ``both`` (default) artifacts are exported, benched and compete."""
     from .export import export_run
     from .bench import bench_is_current, bench_run
     from .prune import run_prune
@@ -67,7 +69,10 @@ def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None) ->
     from .ship import ship
     from .targets import load_target
 
-    profile = load_target(target)  # fail on a bad target before any work
+    from .precision import check_precisions
+
+    precisions = check_precisions(precision)  # fail on bad input before any work
+    profile = load_target(target)
     name = profile.name
     rd = RunDir(out)
     log: list[dict] = []
@@ -76,7 +81,7 @@ def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None) ->
         with _stage("prune", log):
             run_prune(cfg, out)
         with _stage("export", log):
-            export_run(out)
+            export_run(out, precisions=precisions)
         with _stage("bench", log):
             if bench_is_current(out, target):
                 print(f"bench: {rd.bench_json(name)} covers every current artifact; kept", file=sys.stderr)

@@ -83,6 +83,6 @@ def bench_is_current(run: str | os.PathLike, target: str | Target) -> bool:
         rows = read_json(path).get("rows", [])
     except ValueError:
         return False
-    have = {(r.get("candidate"), r.get("format"), r.get("sha256")) for r in rows}
-    want = {(a.candidate, a.format, a.expected_sha256) for a in run_artifacts(rd.artifacts_dir, rd.root)}
+    have = {(r.get("candidate"), r.get("format"), r.get("precision") or "fp32", r.get("sha256")) for r in rows}
+    want = {(a.candidate, a.format, a.precision, a.expected_sha256) for a in run_artifacts(rd.artifacts_dir, rd.root)}
     return bool(want) and want <= have
