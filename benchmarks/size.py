@@ -6,13 +6,17 @@ through edgeprune's own export pipeline (parity-checked) to ONNX and TFLite.
 Reports dense fp32 bytes, artifact bytes, gzip bytes, the floor, the ratio, and
 ONNX Runtime / LiteRT latency of the encoded artifact against the dense
 artifact of the same model (measured interleaved in one process, 1 thread).
+int8 rows (``--precisions``) are the export stage's int8 artifacts, each against
+its own floor (nnz(int8) x 1 B + positions' entropy), calibrated on 64
+random-normal images; the agreement floor is off (0) because a random-init
+model's predictions mean nothing: this benchmark measures bytes.
 
 BatchNorm statistics are randomised before export: timm zero-initialises the
 last BN of each residual block, which after BN folding would turn whole convs
 into zeros and flatter the ratios.
 
     python benchmarks/size.py                       # resnet18, vgg11 at 50/70/90/95 %
-    python benchmarks/size.py --models resnet18 --sparsities 0.9
+    python benchmarks/size.py --models resnet18 --sparsities 0.9 --precisions int8
 
 Writes benchmarks/size.json (next to RESULTS.md).
 """
@@ -62,11 +66,21 @@ def masked_state(model, sparsity: float, seed: int = 0) -> dict:
     return sd
 
 
-def export(spec, model, state: dict, sid: str, work: Path, formats: list[str]) -> dict:
+def int8_settings():
+    from edgeprune.export import Int8Settings
+    from edgeprune.export.calibration import Calibration
+
+    x = np.random.default_rng(1).standard_normal((64, 3, 32, 32)).astype(np.float32)
+    return Int8Settings(Calibration(x, {"file": "random-normal(seed=1, n=64)", "split": "random", "n": 64,
+                                        "sha256": "random-normal-seed1-64"}), floor=0.0)
+
+
+def export(spec, model, state: dict, sid: str, work: Path, formats: list[str], precisions: list[str]) -> dict:
     """Run edgeprune's export pipeline on ``state``; returns the ``<id>.json`` record."""
     from safetensors.torch import save_file
 
     from edgeprune.export import ParityInputs, Source, export_source
+    from edgeprune.precision import record_entries
 
     weights = work / f"{sid}.safetensors"
     save_file(state, str(weights))
@@ -77,8 +91,9 @@ def export(spec, model, state: dict, sid: str, work: Path, formats: list[str]) -
 
     x = np.random.default_rng(0).standard_normal((16, 3, 32, 32)).astype(np.float32)
     source = Source(sid, weights, weights.name, spec, [1, 3, 32, 32], load)
-    record = export_source(source, formats, work, ParityInputs(x, "random-normal(seed=0, n=16)"))
-    errors = {f: e["error"] for f, e in record["formats"].items() if "error" in e}
+    record = export_source(source, formats, work, ParityInputs(x, "random-normal(seed=0, n=16)"), precisions,
+                           int8_settings() if "int8" in precisions else None)
+    errors = {f"{f}/{p}": e["error"] for (f, p), e in record_entries(record).items() if "error" in e}
     if errors:
         raise SystemExit(f"export of {sid} failed: {errors}")
     return record
@@ -126,8 +141,9 @@ def latency(dense_path: Path, enc_path: Path, layout: str, rounds: int = 15, blo
             "load_ms_dense": load_dense, "load_ms_encoded": load_enc, "iters_per_block": iters, "rounds": rounds}
 
 
-def run(models: list[str], sparsities: list[float], formats: list[str]) -> dict:
+def run(models: list[str], sparsities: list[float], formats: list[str], precisions: list[str]) -> dict:
     from edgeprune.export import get_format
+    from edgeprune.precision import entry_of
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="edgeprune-size-") as tmp:
@@ -136,32 +152,44 @@ def run(models: list[str], sparsities: list[float], formats: list[str]) -> dict:
             work.mkdir(parents=True)
             spec, model = make_model(name)
             print(f"[{name}] dense export ...", file=sys.stderr, flush=True)
-            dense_rec = export(spec, model, masked_state(model, 0.0), "dense", work, formats)
+            dense_rec = export(spec, model, masked_state(model, 0.0), "dense", work, formats, precisions)
             for s in sparsities:
                 sid = f"s{int(round(s * 100))}"
                 print(f"[{name}] {sid} export ...", file=sys.stderr, flush=True)
-                rec = export(spec, model, masked_state(model, s), sid, work, formats)
+                rec = export(spec, model, masked_state(model, s), sid, work, formats, precisions)
                 for f in formats:
-                    entry, dense_entry = rec["formats"][f], dense_rec["formats"][f]
-                    lat = latency(work / dense_entry["file"], work / entry["file"], get_format(f).layout)
-                    rows.append({
-                        "model": name, "sparsity": s, "measured_sparsity": rec["sparsity"], "format": f,
-                        "dense_bytes": rec["dense_bytes"], "dense_artifact_bytes": dense_entry["bytes"],
-                        "artifact_bytes": entry["bytes"], "gzip_bytes": entry["gzip_bytes"],
-                        "floor_bytes": rec["floor_bytes"], "ratio_to_floor": entry["bytes"] / rec["floor_bytes"],
-                        "gzip_ratio_to_floor": entry["gzip_bytes"] / rec["floor_bytes"],
-                        "encoding": entry["encoding"], "parity_max_abs_diff": entry["parity"]["max_abs_diff"], **lat})
-                    print(_fmt_row(rows[-1]), file=sys.stderr, flush=True)
+                    for prec in precisions:
+                        rows.append(_row(name, s, f, prec, rec, dense_rec, work, get_format(f).layout))
+                        print(_fmt_row(rows[-1]), file=sys.stderr, flush=True)
                 for f in formats:  # keep the temp dir small for vgg11
-                    (work / rec["formats"][f]["file"]).unlink()
+                    for prec in precisions:
+                        (work / entry_of(rec, f, prec)["file"]).unlink()
             del model
     return {"benchmark": "size", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": "python benchmarks/size.py " + " ".join(sys.argv[1:]), "note": NOTE,
             "host": {"machine": platform.machine(), "cpu": _cpu_name(), "cores": os.cpu_count(),
                      "python": platform.python_version()},
+            "precisions": precisions,
             "versions": {k: v for e in dense_rec["formats"].values()
                          for k, v in {**e["converter"], e["parity"]["runtime"]: e["parity"]["version"]}.items()},
             "rows": rows}
+
+
+def _row(name: str, s: float, f: str, prec: str, rec: dict, dense_rec: dict, work: Path, layout: str) -> dict:
+    """One size row: the artifact against its own floor (int8: nnz(int8) x 1 B + positions' entropy)."""
+    from edgeprune.precision import entry_of
+
+    entry, dense_entry = entry_of(rec, f, prec), entry_of(dense_rec, f, prec)
+    floor = rec["floor_bytes"] if prec == "fp32" else rec["int8"]["floor_bytes"]
+    lat = latency(work / dense_entry["file"], work / entry["file"], layout)
+    fidelity = ({"parity_max_abs_diff": entry["parity"]["max_abs_diff"]} if prec == "fp32" else
+                {"int8_max_abs_logit_error": entry["agreement"]["max_abs_logit_error"],
+                 "int8_top1_agreement_random_inputs": entry["agreement"]["top1_agreement"]})
+    return {"model": name, "sparsity": s, "measured_sparsity": rec["sparsity"], "format": f, "precision": prec,
+            "dense_bytes": rec["dense_bytes"], "dense_artifact_bytes": dense_entry["bytes"],
+            "artifact_bytes": entry["bytes"], "gzip_bytes": entry["gzip_bytes"], "floor_bytes": floor,
+            "ratio_to_floor": entry["bytes"] / floor, "gzip_ratio_to_floor": entry["gzip_bytes"] / floor,
+            "encoding": entry["encoding"], **fidelity, **lat}
 
 
 def _cpu_name() -> str:
@@ -174,14 +202,15 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-HEADER = (f"{'model':<9} {'sp':>4} {'fmt':<6} {'runtime':<14} {'dense MB':>8} {'artifact MB':>11} {'gzip MB':>8} "
+HEADER = (f"{'model':<9} {'sp':>4} {'fmt':<6} {'prec':<4} {'runtime':<14} {'dense MB':>8} {'artifact MB':>11} {'gzip MB':>8} "
           f"{'floor MB':>8} {'ratio':>6} {'lat ms dense/enc':>17} {'enc/dense':>9} {'load ms dense/enc':>17}")
 
 
 def _fmt_row(r: dict) -> str:
     lat = f"{r['latency_ms_dense']:.2f}/{r['latency_ms_encoded']:.2f}"
     load = f"{r['load_ms_dense']:.0f}/{r['load_ms_encoded']:.0f}"
-    return (f"{r['model']:<9} {r['sparsity']:>4.2f} {r['format']:<6} {r['runtime']:<14} {r['dense_bytes'] / 1e6:>8.2f} "
+    return (f"{r['model']:<9} {r['sparsity']:>4.2f} {r['format']:<6} {r.get('precision', 'fp32'):<4} "
+            f"{r['runtime']:<14} {r['dense_bytes'] / 1e6:>8.2f} "
             f"{r['artifact_bytes'] / 1e6:>11.2f} {r['gzip_bytes'] / 1e6:>8.2f} {r['floor_bytes'] / 1e6:>8.2f} "
             f"{r['ratio_to_floor']:>6.3f} {lat:>17} {r['latency_ratio']:>9.3f} {load:>17}")
 
@@ -191,10 +220,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--models", default="resnet18,vgg11")
     ap.add_argument("--sparsities", default="0.5,0.7,0.9,0.95")
     ap.add_argument("--formats", default="onnx,tflite")
+    ap.add_argument("--precisions", default="fp32,int8")
     ap.add_argument("--out", default=str(HERE / "size.json"))
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    doc = run(args.models.split(","), [float(s) for s in args.sparsities.split(",")], args.formats.split(","))
+    doc = run(args.models.split(","), [float(s) for s in args.sparsities.split(",")], args.formats.split(","),
+              args.precisions.split(","))
     print(NOTE)
     print(HEADER)
     for r in doc["rows"]:
