@@ -50,6 +50,7 @@ def twin_file(out_dir: Path, fmt: Format, fp32_entry: dict | None, converted: Co
         return
     if fp32_entry and "error" in fp32_entry:
         raise ExportFailed(f"no valid fp32 twin to quantize ({fp32_entry['error']})", "Fix the fp32 export first.")
+    out_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".twin-{fmt.name}.", suffix=".tmp", dir=out_dir)  # .tmp: cleaned if killed
     os.close(fd)
     tmp = Path(name)

@@ -135,7 +135,7 @@ def export_source(source: Source, formats: list[str], out_dir: Path, inputs: Par
             continue
         if valid.get(prec) and ("error" in e or _cached_entry(e, out_dir)):
             entries[fmt, prec] = e
-        elif fmt in FORMATS and prec in valid:
+        elif not valid.get(prec) and fmt in FORMATS and prec in valid:  # artifacts of other weights or calibration
             (out_dir / artifact_name(source.id, fmt, prec)).unlink(missing_ok=True)
     todo = []
     for fmt, prec in asked:

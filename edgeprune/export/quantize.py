@@ -126,7 +126,8 @@ def tflite_recipe() -> list:
 
 
 def quantize_tflite_bytes(dense: bytes, calib_nhwc: np.ndarray) -> bytes:
-    """Dense int8 ``.tflite`` (float I/O) of a dense fp32 ``.tflite``; ``calib_nhwc`` in the file's layout."""
+    """Dense int8 ``.tflite`` (float I/O) of a dense fp32 ``.tflite``; calibration images in the file's layout
+    (NHWC for edgeprune's artifacts)."""
     from ai_edge_litert.interpreter import Interpreter
     from ai_edge_quantizer import quantizer
 
@@ -135,7 +136,10 @@ def quantize_tflite_bytes(dense: bytes, calib_nhwc: np.ndarray) -> bytes:
         sigs = probe.get_signature_list()
         sig = next(iter(sigs))
         in_name = sigs[sig]["inputs"][0]
-        batch = int(probe.get_input_details()[0]["shape"][0]) or 1
+        shape = [int(d) for d in probe.get_input_details()[0]["shape"]]
+        if list(calib_nhwc.shape[1:]) != shape[1:]:
+            raise ValueError(f"calibration images {list(calib_nhwc.shape[1:])} do not match the input {shape[1:]}")
+        batch = shape[0] or 1
         q = quantizer.Quantizer(bytearray(dense), tflite_recipe())
         result = q.calibrate({sig: [{in_name: x} for x in _batches(calib_nhwc, batch)]})
         out = q.quantize(result, enable_progress_report=False)

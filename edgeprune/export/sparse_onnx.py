@@ -266,12 +266,15 @@ def encode_model(model) -> dict[str, int]:
     return {k: counts[k] for k in ["dense", *ENCODINGS] if counts[k]}
 
 
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")  # the int8 model's own ops, not part of a weight encoding
+
+
 def constant_subgraph(model) -> tuple[list, list[str]]:
-    """Nodes computed from initializers only, and those of their outputs the rest of the graph reads."""
+    """Nodes computed from initializers only (QDQ ops excepted), and those of their outputs the rest of the graph reads."""
     known = {i.name for i in model.graph.initializer} | {""}
     const_nodes, produced = [], set()
     for node in model.graph.node:
-        if all(i in known for i in node.input):
+        if node.op_type not in QDQ_OPS and all(i in known for i in node.input):
             const_nodes.append(node)
             known.update(node.output)
             produced.update(node.output)
