@@ -211,6 +211,37 @@ def summarise(runs: list[dict], signals: list[str]) -> list[dict]:
     return table
 
 
+KNEE_PP = 1.0  # a method's knee: the highest sparsity whose mean test drop stays within this of dense
+
+
+def knees(table: list[dict]) -> list[dict]:
+    """Per model and method, the highest matched sparsity (over the bands) whose mean test-accuracy drop
+    after fine-tuning is <= KNEE_PP. On digits resnet18 saturates, so band drops are a few test images;
+    the knee still separates methods."""
+    out = []
+    for model in sorted({e["model"] for e in table}):
+        per: dict[str, dict] = {}
+        for e in (e for e in table if e["model"] == model):
+            for name, m in e["methods"].items():
+                k = per.setdefault(name, {"model": model, "method": name, "knee_sparsity": None, "knee_drop_pp": None,
+                                          "band": None})
+                if m["drop_pp"]["mean"] <= KNEE_PP and (k["knee_sparsity"] is None
+                                                        or m["sparsity"]["mean"] > k["knee_sparsity"]):
+                    k.update(knee_sparsity=m["sparsity"]["mean"], knee_drop_pp=m["drop_pp"]["mean"], band=e["band"])
+        out += sorted(per.values(), key=lambda k: (-(k["knee_sparsity"] or -1), k["method"]))
+    return out
+
+
+def render_knees(rows: list[dict]) -> str:
+    lines = [f"| model | method | knee: highest sparsity within {KNEE_PP:g} pp of dense | drop there (pp) |",
+             "|---|---|---|---|"]
+    for k in rows:
+        s = f"{k['knee_sparsity']:.1%} (band {k['band']:.0%})" if k["knee_sparsity"] is not None else "none (every band > 1 pp)"
+        d = f"{k['knee_drop_pp']:.2f}" if k["knee_drop_pp"] is not None else ""
+        lines.append(f"| {k['model']} | {k['method']} | {s} | {d} |")
+    return "\n".join(lines)
+
+
 def render(table: list[dict]) -> str:
     lines = ["| model | band | method | sparsity | drop after fine-tune (pp) | one-shot drop (pp) |", "|---|---|---|---|---|---|"]
     for e in table:
@@ -298,10 +329,11 @@ def main(argv: list[str] | None = None) -> int:
     doc = {**header(sys.argv), "config": {"models": [{"name": m, "model_args": a} for m, a in models],
            "data": args.data, "seeds": seeds, "signals": signals,
            "epochs": epochs, "bands": BANDS, "band_half_width": HALF_WIDTH, "baselines": BASELINES},
-           "seconds": round(time.perf_counter() - t0, 1), "table": table, "front": front(runs), "runs": runs,
-           "markdown": render(table)}
+           "seconds": round(time.perf_counter() - t0, 1), "table": table, "knees": knees(table), "front": front(runs),
+           "runs": runs, "markdown": render(table)}
     path = save(args.name, doc)
     print(render(table))
+    print("\n" + render_knees(doc["knees"]))
     print(f"\nwrote {path} in {doc['seconds']:.0f} s")
     return 0
 

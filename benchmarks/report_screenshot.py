@@ -28,7 +28,8 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-dev-shm-usage", "--remote-debugging-pipe"]
 PAGE_CHECK = """JSON.stringify({
   images: Array.from(document.images).map(i => ({alt: i.alt, ok: i.complete && i.naturalWidth > 0,
-                                                 width: i.naturalWidth, height: i.naturalHeight})),
+                                                 width: i.naturalWidth, height: i.naturalHeight,
+                                                 labels: i.dataset.labels || null})),
   title: document.title, height: document.documentElement.scrollHeight,
   width: document.documentElement.scrollWidth, text: document.body ? document.body.innerText.length : 0})"""
 
@@ -200,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     imgs = res.page.get("images", [])
     print(json.dumps({"ok": res.ok, "screenshot": str(res.png), "errors": res.errors,
                       "page": {k: res.page.get(k) for k in ("title", "width", "height")},
-                      "images": [f"{i['alt']}: {i['width']}x{i['height']}" for i in imgs]}, indent=2))
+                      "images": [f"{i['alt']}: {i['width']}x{i['height']}" for i in imgs],
+                      "image_labels": {i["alt"]: i.get("labels") for i in imgs if i.get("labels")}}, indent=2))
     return 0 if res.ok else 1
 
 

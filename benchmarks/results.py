@@ -23,14 +23,27 @@ def _stamp(d: dict) -> str:
             f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores, Python {m.get('python', '?')}")
 
 
+def _ram(r: dict) -> str:
+    if "peak_ram_mb_encoded" not in r:  # size.json written before peak RAM was measured
+        return "not measured"
+    return f"{r['peak_ram_mb_dense']:.1f} / {r['peak_ram_mb_encoded']:.1f} ({r['peak_ram_ratio']:.2f}x)"
+
+
+def _load_ms(r: dict) -> str:
+    dense, enc = (r["worker_load_ms_dense"], r["worker_load_ms_encoded"]) if "worker_load_ms_dense" in r \
+        else (r["load_ms_dense"], r["load_ms_encoded"])
+    return f"{dense:.0f} / {enc:.0f}"
+
+
 def size(d: dict) -> str:
     out = [f"Size ({_stamp(d)}). {d['note']}", "",
-           "| model | format | precision | sparsity | dense MB | artifact MB | gzip MB | floor MB | artifact/floor | latency encoded/dense | load ms dense/encoded |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "| model | format | precision | sparsity | dense MB | artifact MB | gzip MB | floor MB | artifact/floor "
+           "| latency encoded/dense | load ms dense/encoded | peak RAM MB dense/encoded |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in d["rows"]:
         out.append(f"| {r['model']} | {r['format']} | {r.get('precision', 'fp32')} | {r['sparsity']:.0%} | {r['dense_bytes'] / 1e6:.2f} | "
                    f"{r['artifact_bytes'] / 1e6:.2f} | {r['gzip_bytes'] / 1e6:.2f} | {r['floor_bytes'] / 1e6:.2f} | "
-                   f"{r['ratio_to_floor']:.3f} | {r['latency_ratio']:.3f} | {r['load_ms_dense']:.0f} / {r['load_ms_encoded']:.0f} |")
+                   f"{r['ratio_to_floor']:.3f} | {r['latency_ratio']:.3f} | {_load_ms(r)} | {_ram(r)} |")
     return "\n".join(out)
 
 
@@ -105,16 +118,23 @@ def with_markdown(d: dict, title: str) -> str:
 
 
 def quality(d: dict, title: str) -> str:
-    from quality import front, render, render_front, summarise
+    from quality import front, knees, render, render_front, render_knees, summarise
 
     cfg = d["config"]
     runs = d["runs"]
     models = ", ".join(m if isinstance(m, str) else m["name"] + "".join(f" {k}={v}" for k, v in m["model_args"].items())
                        for m in cfg["models"])
     return (f"{title} ({_stamp(d)}; {models}; {cfg['seeds']} seed(s), signals {', '.join(cfg['signals'])}, "
-            f"fine-tuning <= {cfg['epochs']} epochs, {d['seconds']:.0f} s):\n\n{render(summarise(runs, cfg['signals']))}"
+            f"fine-tuning <= {cfg['epochs']} epochs, {d['seconds']:.0f} s):\n\n{render(table := summarise(runs, cfg['signals']))}"
+            f"\n\nPer method, the knee (mean over seeds):\n\n{render_knees(knees(table))}"
             f"\n\nThe whole Mix-and-Match front (every signal x strategy, mean ± std over seeds):\n\n"
             f"{render_front(front(runs))}")
+
+
+def scale(d: dict) -> str:
+    from scale import render
+
+    return f"Scale ({_stamp(d)}):\n\n{render(d)}"
 
 
 def main() -> int:
@@ -122,7 +142,7 @@ def main() -> int:
     for name, render in (("size", size), ("pipeline", pipeline), ("repeat", repeat), ("contention", contention),
                          ("latency", lambda d: with_markdown(d, "Latency")), ("int8", int8),
                          ("quality-quick", lambda d: quality(d, "Quality, --quick")),
-                         ("quality", lambda d: quality(d, "Quality"))):
+                         ("quality", lambda d: quality(d, "Quality")), ("scale", scale)):
         d = _load(name)
         parts.append(f"### {name}\n\n" + (render(d) if d else f"(no {name}.json yet: run benchmarks/{name.split('-')[0]}.py)"))
     print("\n\n".join(parts))

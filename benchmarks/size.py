@@ -1,11 +1,13 @@
-"""Artifact size vs dense vs the information floor, and encoded-vs-dense latency.
+"""Artifact size vs dense vs the information floor, encoded-vs-dense latency and peak RAM.
 
 For each model and sparsity: random unstructured masks on every conv/linear
 weight (rank >= 2) of a random-init timm model at 32x32 (10 classes), exported
 through edgeprune's own export pipeline (parity-checked) to ONNX and TFLite.
-Reports dense fp32 bytes, artifact bytes, gzip bytes, the floor, the ratio, and
+Reports dense fp32 bytes, artifact bytes, gzip bytes, the floor, the ratio,
 ONNX Runtime / LiteRT latency of the encoded artifact against the dense
-artifact of the same model (measured interleaved in one process, 1 thread).
+artifact of the same model (measured interleaved in one process, 1 thread),
+and the peak RAM and load time of both as ``edgeprune bench`` measures them
+(its worker, a fresh process per artifact; int8 rows against the dense int8 artifact).
 int8 rows (``--precisions``) are the export stage's int8 artifacts, each against
 its own floor (nnz(int8) x 1 B + positions' entropy), calibrated on 64
 random-normal images; the agreement floor is off (0) because a random-init
@@ -23,7 +25,6 @@ Writes benchmarks/size.json (next to RESULTS.md).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -39,7 +40,9 @@ HERE = Path(__file__).resolve().parent
 NOTE = ("random-init timm models at 32x32, 10 classes, BatchNorm statistics randomised; random unstructured masks "
         "on every rank>=2 weight; artifacts from edgeprune's export pipeline (parity-checked on 16 random inputs); "
         "latency: 1 thread, encoded vs dense artifact of the same model, median over 15 ABBA-interleaved rounds of the "
-        "paired block-time ratio; load_ms = session/interpreter creation (includes ORT's one-time decode)")
+        "paired block-time ratio; load_ms = session/interpreter creation (includes ORT's one-time decode); peak RAM: "
+        "edgeprune bench's worker, a fresh process per artifact, 1 thread, VmHWM after load and runs minus after "
+        "importing the runtime, MALLOC_MMAP_THRESHOLD_=131072, median of 2 processes (its load_ms is that process's)")
 
 
 def make_model(name: str, seed: int = 0):
@@ -141,6 +144,20 @@ def latency(dense_path: Path, enc_path: Path, layout: str, rounds: int = 15, blo
             "load_ms_dense": load_dense, "load_ms_encoded": load_enc, "iters_per_block": iters, "rounds": rounds}
 
 
+def peak_ram(path: Path, layout: str, repeats: int = 2) -> dict:
+    """Peak RAM (MB over the imported runtime) and load time of ``path``, as ``edgeprune bench`` measures them."""
+    from edgeprune.bench.measure import Job
+    from edgeprune.bench.session import run_worker
+
+    runs = [run_worker(Job(path=str(path), threads=1, layout=layout, min_runs=5, target_seconds=0.1,
+                           warmup_runs=1, warmup_seconds=0.0), timeout=600.0) for _ in range(repeats)]
+    bad = [r["error"] for r in runs if r.get("error")]
+    if bad:
+        raise SystemExit(f"peak RAM of {path.name}: {bad[0]}")
+    return {"peak_ram_mb": statistics.median(r["peak_ram_mb"] for r in runs),
+            "peak_ram_mb_runs": [r["peak_ram_mb"] for r in runs], "load_ms": statistics.median(r["load_ms"] for r in runs)}
+
+
 def run(models: list[str], sparsities: list[float], formats: list[str], precisions: list[str]) -> dict:
     from edgeprune.export import get_format
     from edgeprune.precision import entry_of
@@ -153,13 +170,16 @@ def run(models: list[str], sparsities: list[float], formats: list[str], precisio
             spec, model = make_model(name)
             print(f"[{name}] dense export ...", file=sys.stderr, flush=True)
             dense_rec = export(spec, model, masked_state(model, 0.0), "dense", work, formats, precisions)
+            dense_ram = {(f, p): peak_ram(work / entry_of(dense_rec, f, p)["file"], get_format(f).layout)
+                         for f in formats for p in precisions}
             for s in sparsities:
                 sid = f"s{int(round(s * 100))}"
                 print(f"[{name}] {sid} export ...", file=sys.stderr, flush=True)
                 rec = export(spec, model, masked_state(model, s), sid, work, formats, precisions)
                 for f in formats:
                     for prec in precisions:
-                        rows.append(_row(name, s, f, prec, rec, dense_rec, work, get_format(f).layout))
+                        rows.append(_row(name, s, f, prec, rec, dense_rec, work, get_format(f).layout,
+                                         dense_ram[f, prec]))
                         print(_fmt_row(rows[-1]), file=sys.stderr, flush=True)
                 for f in formats:  # keep the temp dir small for vgg11
                     for prec in precisions:
@@ -175,13 +195,16 @@ def run(models: list[str], sparsities: list[float], formats: list[str], precisio
             "rows": rows}
 
 
-def _row(name: str, s: float, f: str, prec: str, rec: dict, dense_rec: dict, work: Path, layout: str) -> dict:
-    """One size row: the artifact against its own floor (int8: nnz(int8) x 1 B + positions' entropy)."""
+def _row(name: str, s: float, f: str, prec: str, rec: dict, dense_rec: dict, work: Path, layout: str,
+         dram: dict) -> dict:
+    """One size row: the artifact against its own floor (int8: nnz(int8) x 1 B + positions' entropy), and its
+    peak RAM against the dense artifact of the same precision (``dram``)."""
     from edgeprune.precision import entry_of
 
     entry, dense_entry = entry_of(rec, f, prec), entry_of(dense_rec, f, prec)
     floor = rec["floor_bytes"] if prec == "fp32" else rec["int8"]["floor_bytes"]
     lat = latency(work / dense_entry["file"], work / entry["file"], layout)
+    ram = peak_ram(work / entry["file"], layout)
     fidelity = ({"parity_max_abs_diff": entry["parity"]["max_abs_diff"]} if prec == "fp32" else
                 {"int8_max_abs_logit_error": entry["agreement"]["max_abs_logit_error"],
                  "int8_top1_agreement_random_inputs": entry["agreement"]["top1_agreement"]})
@@ -189,7 +212,13 @@ def _row(name: str, s: float, f: str, prec: str, rec: dict, dense_rec: dict, wor
             "dense_bytes": rec["dense_bytes"], "dense_artifact_bytes": dense_entry["bytes"],
             "artifact_bytes": entry["bytes"], "gzip_bytes": entry["gzip_bytes"], "floor_bytes": floor,
             "ratio_to_floor": entry["bytes"] / floor, "gzip_ratio_to_floor": entry["gzip_bytes"] / floor,
-            "encoding": entry["encoding"], **fidelity, **lat}
+            "encoding": entry["encoding"], **fidelity, **lat,
+            "peak_ram_mb_dense": dram["peak_ram_mb"], "peak_ram_mb_encoded": ram["peak_ram_mb"],
+            "peak_ram_ratio": ram["peak_ram_mb"] / dram["peak_ram_mb"],
+            "peak_ram_mb_runs": {"dense": dram["peak_ram_mb_runs"], "encoded": ram["peak_ram_mb_runs"]},
+            "worker_load_ms_dense": dram["load_ms"], "worker_load_ms_encoded": ram["load_ms"],
+            "export_ram": {k: entry["ram"][k] for k in ("ratio", "limit", "why", "attempts")}
+            if entry.get("ram") else None}
 
 
 def _cpu_name() -> str:
@@ -202,17 +231,20 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-HEADER = (f"{'model':<9} {'sp':>4} {'fmt':<6} {'prec':<4} {'runtime':<14} {'dense MB':>8} {'artifact MB':>11} {'gzip MB':>8} "
-          f"{'floor MB':>8} {'ratio':>6} {'lat ms dense/enc':>17} {'enc/dense':>9} {'load ms dense/enc':>17}")
+HEADER = (f"{'model':<9} {'sp':>4} {'fmt':<6} {'prec':<4} {'runtime':<14} {'dense MB':>8} {'artifact MB':>11} "
+          f"{'gzip MB':>8} {'floor MB':>8} {'ratio':>6} {'lat ms dense/enc':>17} {'enc/dense':>9} "
+          f"{'load ms dense/enc':>17} {'RAM MB dense/enc':>17} {'RAM x':>6}")
 
 
 def _fmt_row(r: dict) -> str:
     lat = f"{r['latency_ms_dense']:.2f}/{r['latency_ms_encoded']:.2f}"
-    load = f"{r['load_ms_dense']:.0f}/{r['load_ms_encoded']:.0f}"
+    load = f"{r['worker_load_ms_dense']:.0f}/{r['worker_load_ms_encoded']:.0f}"
+    ram = f"{r['peak_ram_mb_dense']:.1f}/{r['peak_ram_mb_encoded']:.1f}"
     return (f"{r['model']:<9} {r['sparsity']:>4.2f} {r['format']:<6} {r.get('precision', 'fp32'):<4} "
             f"{r['runtime']:<14} {r['dense_bytes'] / 1e6:>8.2f} "
             f"{r['artifact_bytes'] / 1e6:>11.2f} {r['gzip_bytes'] / 1e6:>8.2f} {r['floor_bytes'] / 1e6:>8.2f} "
-            f"{r['ratio_to_floor']:>6.3f} {lat:>17} {r['latency_ratio']:>9.3f} {load:>17}")
+            f"{r['ratio_to_floor']:>6.3f} {lat:>17} {r['latency_ratio']:>9.3f} {load:>17} {ram:>17} "
+            f"{r['peak_ram_ratio']:>6.3f}")
 
 
 def main(argv: list[str] | None = None) -> None:

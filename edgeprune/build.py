@@ -1,9 +1,11 @@
 """``edgeprune build``: prune -> export -> bench -> select -> ship, resumable.
 
 Each stage is resumable on its own (its outputs are its cache), so build is just
-the stages in order. It records wall time and peak RSS per stage in
-``RUN/build.json`` (peak RSS is reset between stages through
-/proc/self/clear_refs where the kernel allows it).
+the stages in order. It exports and benches only the formats the target's
+profile can run (``formats=`` asks for others too; :func:`build_formats`).
+It records wall time and peak RSS per stage in ``RUN/build.json`` (peak RSS
+is reset between stages through /proc/self/clear_refs where the kernel
+allows it).
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .errors import NothingFeasible
+from .errors import EdgepruneError, NothingFeasible
+from .locks import clean_stage_temps
 from .runio import RunDir, read_json, write_json
 
 
@@ -58,14 +61,50 @@ def _stage(name: str, log: list[dict]) -> Iterator[None]:
         log.append(rec)
 
 
-def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None, precision: str = "both") -> Path:
+#: how a build leaves a failed format out (``{ok}``: the formats that worked)
+EXPORT_SKIP_HINT = "re-run the build with --formats {ok}"
+
+
+def build_formats(profile, asked: list[str] | None) -> tuple[list[str], dict[str, str], str]:
+    """The formats to export and bench, why each other one is skipped, and the format to ship.
+
+    Default: every format the profile has a runtime for. ``asked`` (``--formats``)
+    replaces that; it must include one the target runs, or nothing could ship.
+    """
+    from .export.formats import FORMATS
+
+    if asked:
+        unknown = [f for f in asked if f not in FORMATS]
+        if unknown:
+            raise EdgepruneError(f"Unknown format {unknown[0]!r} in --formats.",
+                                 f"Use one or more of: {', '.join(FORMATS)}.")
+        fmts = list(dict.fromkeys(asked))
+        skipped = {f: "not in --formats" for f in FORMATS if f not in fmts}
+    else:
+        fmts = [f for f in FORMATS if f in profile.runtimes]
+        skipped = {f: f"{profile.name} has no {f} runtime in its profile, so a {f} file could not run there "
+                      f"(--formats {','.join(FORMATS)} exports and benches it anyway)"
+                   for f in FORMATS if f not in profile.runtimes}
+    runnable = [f for f in fmts if f in profile.runtimes]
+    if not runnable:
+        raise EdgepruneError(f"--formats {','.join(fmts)}: {profile.name} runs none of these, so nothing could ship.",
+                             f"Add one it runs: {', '.join(profile.runtimes)}.")
+    return fmts, skipped, profile.preferred_format if profile.preferred_format in fmts else runnable[0]
+
+
+def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None, tolerances: dict | None = None,
+              formats: list[str] | None = None, precision: str = "both") -> Path:
     """Run every stage for ``target``; return the ship bundle directory.
 
-    ``precision``: ``fp32``, ``int8`` or ``both`` (default) artifacts are exported, benched and compete."""
-    from .export import export_run
+    ``formats``: what to export and bench (default: the formats the target runs);
+    ``precision``: ``fp32``, ``int8`` or ``both`` (default) artifacts of those formats
+    are exported, benched and compete; ``tolerances``: the selection's tie rule
+    (see :func:`edgeprune.select.select`).
+    """
     from .bench import bench_is_current, bench_run
+    from .export import export_run
     from .prune import run_prune
-    from .select import select
+    from .select import select, tolerances_from
     from .ship import ship
     from .targets import load_target
 
@@ -73,39 +112,61 @@ def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None, pr
 
     precisions = check_precisions(precision)  # fail on bad input before any work
     profile = load_target(target)
+    fmts, skipped, ship_fmt = build_formats(profile, formats)
+    tolerances_from(tolerances)
     name = profile.name
     rd = RunDir(out)
     log: list[dict] = []
     t0 = time.perf_counter()
+    failed = False
     try:
         with _stage("prune", log):
             run_prune(cfg, out)
         with _stage("export", log):
-            export_run(out, precisions=precisions)
+            for f, why in skipped.items():
+                print(f"export: skipping {f}: {why}", file=sys.stderr, flush=True)
+            export_run(out, formats=fmts, precisions=precisions, skip_hint=EXPORT_SKIP_HINT)
         with _stage("bench", log):
-            if bench_is_current(out, target):
+            if bench_is_current(out, target, formats=fmts):
                 print(f"bench: {rd.bench_json(name)} covers every current artifact; kept", file=sys.stderr)
             else:
-                bench_run(out, target)
+                bench_run(out, target, formats=fmts)
         with _stage("select", log):
-            select(out, target, **{k: v for k, v in (budgets or {}).items() if v is not None})
+            select(out, target, fmt=None if ship_fmt == profile.preferred_format else ship_fmt, tolerances=tolerances,
+                   **{k: v for k, v in (budgets or {}).items() if v is not None})
         with _stage("ship", log):
             bundle = ship(out, target)
+    except BaseException:
+        failed = True
+        raise
     finally:
-        if rd.root.exists():
-            write_json(rd.root / "build.json", {
-                "target": name, "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                "seconds": round(time.perf_counter() - t0, 2), "stages": log,
-            })
-    _summary(rd, name, Path(bundle), log)
+        _write_log(rd, {"target": name, "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                        "seconds": round(time.perf_counter() - t0, 2), "formats": fmts, "precisions": precisions,
+                        "skipped_formats": skipped,
+                        "stages": log}, quiet=failed)
+    _summary(rd, name, Path(bundle), log, fmts, skipped)
     return Path(bundle)
 
 
-def _summary(rd: RunDir, target: str, bundle: Path, log: list[dict]) -> None:
+def _write_log(rd: RunDir, doc: dict, quiet: bool) -> None:
+    """Write build.json. After a failed stage a write error is dropped: the stage's error is the one to show
+    (often the same full or read-only disk), not a second one about this log."""
+    if not rd.root.exists():
+        return
+    try:
+        clean_stage_temps(rd.root, "build")
+        write_json(rd.root / "build.json", doc)
+    except (EdgepruneError, OSError):
+        if not quiet:
+            raise
+
+
+def _summary(rd: RunDir, target: str, bundle: Path, log: list[dict], fmts: list[str], skipped: dict[str, str]) -> None:
     sel = read_json(rd.selection_json)
     choice = sel.get("choice") or {}
     lines = ["", f"edgeprune build: {target}"]
     lines += [f"  {r['stage']:<7} {r['seconds']:>7.1f} s" for r in log]
+    lines.append(f"  formats {', '.join(fmts)}" + "".join(f"; skipped {f}: {why}" for f, why in skipped.items()))
     if choice:
         prov = choice.get("provenance", {})
         lines.append(f"  chose   {choice['key']} ({choice.get('reason', '')})")

@@ -65,17 +65,24 @@ def prune_options(fn):
         click.option("--strategies", help="Comma list of strategy names (default: all ten)."),
         click.option("--epochs", type=int, help="Max fine-tuning epochs per candidate (early stopping on val, patience 3)."),
         click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True,
+                     help="Where dense training, Phase 1 and fine-tuning run; auto: CUDA, then MPS, then CPU."),
+        click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                     help="Fine-tune candidates here, one at a time, or as Ray tasks in parallel (pip install 'edgeprune[ray]')."),
+        click.option("--ray-address", help="With --executor ray: address of an existing Ray cluster (default: start a local Ray)."),
     ]
     for o in reversed(opts):
         fn = o(fn)
     return fn
 
 
-def _prune_config(model, model_args, checkpoint, data, input_size, signals, strategies, epochs, seed):
+def _prune_config(model, model_args, checkpoint, data, input_size, signals, strategies, epochs, seed, device, executor,
+                  ray_address):
     from .prune.config import PruneConfig
 
     cfg = PruneConfig(model=model, model_args=_model_args(model_args), checkpoint=checkpoint, data=data,
-                      input_size=input_size, signals=_csv(signals), strategies=_csv(strategies), seed=seed)
+                      input_size=input_size, signals=_csv(signals), strategies=_csv(strategies), seed=seed,
+                      device=device, executor=executor, ray_address=ray_address)
     if epochs is not None:
         cfg.finetune_epochs = epochs
     return cfg
@@ -154,18 +161,34 @@ def targets_show(name):
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--target", help="Profile name or path to a .toml.")
 @click.option("--on-device", is_flag=True, default=None, help="All figures measured here (this machine is the target).")
-@click.option("--import", "import_file", type=click.Path(dir_okay=False), help="Merge a bench JSON made on the device into RUN.")
+@click.option("--import", "import_files", multiple=True, type=click.Path(dir_okay=False),
+              help="Merge device measurements into RUN: bench JSONs made on the device, trtexec logs (with their "
+                   "--exportTimes JSON) or TFLite benchmark_model logs; further files may follow RUN.")
 @click.option("--eval", "eval_npz", type=click.Path(dir_okay=False), help="With artifact files: an .npz with x, y for accuracy.")
 @click.option("--out", type=click.Path(dir_okay=False), help="With artifact files: where to write the JSON.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: bench RUN on the Ray node that declares the resource named after --target (measured rows).")
+@click.option("--ray-address", help="With --executor ray: address of the Ray cluster the board joined.")
 @_user_errors
-def bench(paths, target, on_device, import_file, eval_npz, out):
+def bench(paths, target, on_device, import_files, eval_npz, out, executor, ray_address):
     """Size, latency, peak RAM and accuracy of artifacts through their runtimes (torch-free)."""
     from . import bench as b
 
-    if import_file:
-        if len(paths) != 1:
-            raise EdgepruneError("--import needs exactly one RUN directory.", "Example: edgeprune bench RUN --import device.json")
-        b.import_bench(paths[0], import_file)
+    if executor == "ray" or ray_address:
+        if executor != "ray":
+            raise EdgepruneError("--ray-address is only used with --executor ray.", "Add --executor ray.")
+        if not target or len(paths) != 1 or not Path(paths[0]).is_dir() or import_files:
+            raise EdgepruneError("--executor ray benches one RUN directory for one --target.",
+                                 "Example: edgeprune bench RUN --target raspberry-pi-4 --executor ray")
+        from .bench.remote import bench_run_ray
+
+        bench_run_ray(paths[0], target, ray_address)
+        return
+
+    if import_files:
+        if not paths or not Path(paths[0]).is_dir():
+            raise EdgepruneError("--import needs the RUN directory first.", "Example: edgeprune bench RUN --import device.json")
+        b.import_device_files(paths[0], [*import_files, *paths[1:]], target=target)
         return
     if not target:
         raise EdgepruneError("--target is required.", "See 'edgeprune targets' for names.")
@@ -178,6 +201,28 @@ def bench(paths, target, on_device, import_file, eval_npz, out):
 
 
 # ---------------------------------------------------------------- select / ship / verify
+def tolerance_options(fn):
+    """Tie-rule tolerances (edgeprune.select.noise): differences up to these, or inside noise, decide nothing."""
+    opts = [
+        click.option("--accuracy-tolerance", type=float, help="Accuracy difference (fraction) up to which rows tie; "
+                     "a difference inside the test split's 95% binomial interval always ties. Default 0."),
+        click.option("--latency-tolerance", type=float, help="Relative latency difference up to which rows tie; "
+                     "one inside the bench rounds' spread always ties. Default 0.06."),
+        click.option("--size-tolerance", type=float, help="Relative size difference up to which rows tie. Default 0."),
+        click.option("--ram-tolerance", type=float, help="Relative peak-RAM difference up to which rows tie; "
+                     "one inside the bench rounds' spread always ties. Default 0.01."),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+def _tolerances(kw: dict) -> dict:
+    """Pop the tolerance options out of ``kw`` as {objective: value or None}."""
+    return {"accuracy": kw.pop("accuracy_tolerance"), "latency_ms": kw.pop("latency_tolerance"),
+            "size_mb": kw.pop("size_tolerance"), "peak_ram_mb": kw.pop("ram_tolerance")}
+
+
 @main.command()
 @click.argument("run", type=click.Path(file_okay=False, exists=True))
 @click.option("--target", required=True)
@@ -186,36 +231,51 @@ def bench(paths, target, on_device, import_file, eval_npz, out):
 @click.option("--max-latency-ms", type=float)
 @click.option("--min-accuracy", type=float)
 @click.option("--format", "fmt", type=click.Choice(["onnx", "tflite"]))
+@tolerance_options
 @_user_errors
-def select(run, target, max_size_mb, max_ram_mb, max_latency_ms, min_accuracy, fmt):
+def select(run, target, max_size_mb, max_ram_mb, max_latency_ms, min_accuracy, fmt, **kw):
     """Pick the Pareto-optimal candidate that fits the device budget."""
     from .select import select as do_select, summary
 
     doc = do_select(run, target, max_size_mb=max_size_mb, max_ram_mb=max_ram_mb,
-                    max_latency_ms=max_latency_ms, min_accuracy=min_accuracy, fmt=fmt)
+                    max_latency_ms=max_latency_ms, min_accuracy=min_accuracy, fmt=fmt, tolerances=_tolerances(kw))
     click.echo(summary(doc))
 
 
 @main.command()
 @click.argument("run", type=click.Path(file_okay=False, exists=True))
 @click.option("--target", required=True)
+@click.option("--sign-key", type=click.Path(dir_okay=False), help="ed25519 private key (PEM): sign the manifest.")
 @_user_errors
-def ship(run, target):
+def ship(run, target, sign_key):
     """Write the bundle for the selected candidate: model, manifest, eval set, report."""
     from .ship import ship as do_ship
 
-    click.echo(f"bundle: {do_ship(run, target)}")
+    click.echo(f"bundle: {do_ship(run, target, sign_key=sign_key)}")
 
 
 @main.command()
 @click.argument("bundle", type=click.Path(file_okay=False, exists=True))
+@click.option("--public-key", type=click.Path(dir_okay=False), help="ed25519 public key (PEM): check the signature.")
 @_user_errors
-def verify(bundle):
-    """Check a ship bundle: sha256, and eval.npz accuracy through the runtime (torch-free)."""
+def verify(bundle, public_key):
+    """Check a ship bundle: contents, signature, sha256, and eval.npz accuracy through the runtime (torch-free)."""
     from .ship.verify import verify as do_verify
 
-    ok = do_verify(bundle)
+    ok = do_verify(bundle, public_key=public_key)
     sys.exit(0 if ok else 1)
+
+
+@main.command()
+@click.argument("out", type=click.Path(dir_okay=False))
+@_user_errors
+def keygen(out):
+    """Write a new ed25519 key pair for ship --sign-key: OUT (private, keep it secret) and OUT.pub."""
+    from .ship.signing import fingerprint, keygen as do_keygen, load_public_key
+
+    priv, pub = do_keygen(out)
+    click.echo(f"private key: {priv} (keep it off the device)")
+    click.echo(f"public key:  {pub} (key {fingerprint(load_public_key(pub))})")
 
 
 # ---------------------------------------------------------------- build
@@ -227,15 +287,20 @@ def verify(bundle):
 @click.option("--max-ram-mb", type=float)
 @click.option("--max-latency-ms", type=float)
 @click.option("--min-accuracy", type=float)
+@tolerance_options
+@click.option("--formats", help="Comma list of formats to export and bench (default: those the target's profile "
+              "runs; e.g. jetson-nano: onnx).")
 @click.option("--precision", type=click.Choice(["fp32", "int8", "both"]), default="both", show_default=True,
-              help="Export fp32 and/or int8 artifacts; every one is benched and competes in select.")
+              help="Export fp32 and/or int8 artifacts of those formats; every one is benched and competes in select.")
 @_user_errors
-def build(target, out, max_size_mb, max_ram_mb, max_latency_ms, min_accuracy, precision, **kw):
+def build(target, out, max_size_mb, max_ram_mb, max_latency_ms, min_accuracy, formats, precision, **kw):
     """prune -> export -> bench -> select -> ship in one resumable command."""
     from .build import run_build
 
+    tolerances = _tolerances(kw)
     run_build(_prune_config(**kw), out, target, budgets=dict(max_size_mb=max_size_mb, max_ram_mb=max_ram_mb,
-              max_latency_ms=max_latency_ms, min_accuracy=min_accuracy), precision=precision)
+              max_latency_ms=max_latency_ms, min_accuracy=min_accuracy), tolerances=tolerances,
+              formats=_csv(formats), precision=precision)
 
 
 if __name__ == "__main__":  # pragma: no cover

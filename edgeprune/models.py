@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import difflib
-import inspect
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,23 @@ def check_model_name(name: str) -> None:
     raise EdgepruneError(f"Unknown model {name!r}.", hint)
 
 
+def restated_num_classes(kwargs: dict | None, actual: int, source: str) -> dict:
+    """``kwargs`` without ``num_classes``, which edgeprune sets itself; a restated value must equal ``actual``.
+
+    ``source`` names where ``actual`` comes from (the data set, the checkpoint's classifier).
+    """
+    kwargs = dict(kwargs or {})
+    if "num_classes" not in kwargs:
+        return kwargs
+    stated = kwargs.pop("num_classes")
+    whole = isinstance(stated, (int, float)) and not isinstance(stated, bool) and float(stated).is_integer()
+    if not whole or int(stated) != actual:
+        raise EdgepruneError(f"--model-arg num_classes={stated} disagrees with {source}, which has {actual} classes.",
+                             f"Drop --model-arg num_classes (edgeprune reads it from {source}), or pass "
+                             f"the {'data' if 'data' in source else 'checkpoint'} the {stated}-class model was made for.")
+    return kwargs
+
+
 def resolve_spec(name: str, num_classes: int, input_size: int, extra: dict | None = None) -> ModelSpec:
     """Pick constructor kwargs so a timm model runs at ``input_size``.
 
@@ -56,7 +72,7 @@ def resolve_spec(name: str, num_classes: int, input_size: int, extra: dict | Non
     """
     check_model_name(name)
     timm = _timm()
-    extra = dict(extra or {})
+    extra = restated_num_classes(extra, num_classes, "the data set")
     default_size = (timm.get_pretrained_cfg_value(name, "input_size") or (3, 224, 224))[-1]
     kwargs: dict[str, Any] = {}
     if input_size != default_size and "img_size" not in extra and _accepts(name, num_classes, img_size=input_size):
@@ -126,9 +142,8 @@ def read_state_dict(path: str | Path) -> dict:
     except EdgepruneError:
         raise
     except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise EdgepruneError(
-            f"Checkpoint {p} cannot be read safely ({first[:160]}).",
+            f"Checkpoint {p} cannot be read safely ({_load_reason(e)}).",
             "Save it with torch.save(model.state_dict(), path) or safetensors; pickled whole models are refused.",
         ) from None
     for key in ("state_dict", "model", "model_state_dict", "module"):
@@ -137,6 +152,22 @@ def read_state_dict(path: str | Path) -> dict:
     if not isinstance(sd, dict) or not all(hasattr(v, "shape") for v in sd.values()):
         raise EdgepruneError(f"Checkpoint {p} is not a state_dict of tensors.", "Save model.state_dict().")
     return {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in sd.items()}
+
+
+def _load_reason(e: Exception) -> str:
+    """Why a checkpoint did not load, in whole words: the refused class of a pickle, else the first sentence."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()
+    refused = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if refused:
+        return f"it pickles {refused.group(1)}, and only tensors are loaded"
+    unpickler = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+    if unpickler:
+        return f"not a weights-only torch file: {unpickler.group(1).strip().rstrip('.')}"
+    first = text.splitlines()[0].strip() if text else ""
+    sentence = re.split(r"(?<=[.!?])\s+", first)[0].rstrip(".") if first else ""
+    return f"{type(e).__name__}: {sentence}" if sentence else type(e).__name__
 
 
 def load_weights(model, state_dict: dict, source: str = "checkpoint") -> None:

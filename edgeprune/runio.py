@@ -8,6 +8,7 @@ never leaves a half-written file under a final name. Torch-free on purpose.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -16,6 +17,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
+
+from .errors import EdgepruneError, write_error
 
 JSON_INDENT = 2
 
@@ -50,47 +53,107 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+#: every temp file or folder edgeprune writes carries this marker in its name; only those are ever cleaned up
+TEMP_MARK = "edgeprune-"
+
+
+def temp_glob(name: str = "*") -> str:
+    """Glob for edgeprune's temps of the final name ``name`` (``.NAME.edgeprune-XXXX[.ext].tmp``)."""
+    return f".{name}.{TEMP_MARK}*.tmp"
+
+
+def _disk_error(e: BaseException, final: Path, tmp: Path | None = None, creating: bool = False) -> BaseException:
+    """``e`` as a one-line WriteFailed when the disk refused the write (full, read-only...), else ``e``.
+
+    Permission errors count only while creating the temp or renaming it: inside the
+    writer's block they may come from reading some other file.
+    """
+    if isinstance(e, OSError) and (creating or e.errno in _SPACE_ERRNOS):
+        where = e.filename if e.filename and e.filename != str(tmp) and not creating else final
+        return write_error(e, where) or e
+    return e
+
+
+_SPACE_ERRNOS = {errno.ENOSPC, errno.EROFS, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temp path next to ``path``; rename it onto ``path`` on success.
 
-    On any exception the temp file is removed and ``path`` is untouched.
-    ``suffix`` keeps a file extension some writers insist on (e.g. ``.onnx``).
+    On any exception the temp file is removed and ``path`` is untouched. A disk
+    that is full or read-only raises a one-line :class:`WriteFailed` naming
+    ``path``. ``suffix`` keeps a file extension some writers insist on (e.g. ``.onnx``).
     """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(
-        prefix=f".{final.name}.", suffix=(suffix if suffix is not None else final.suffix) + ".tmp",
-        dir=final.parent,
-    )
-    os.close(fd)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{final.name}.{TEMP_MARK}",
+                                    suffix=(suffix if suffix is not None else final.suffix) + ".tmp", dir=final.parent)
+        os.close(fd)
+    except OSError as e:
+        raise _disk_error(e, final, creating=True) from None
     tmp = Path(name)
     try:
         yield tmp
         if tmp.exists():
             os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as e:
+        with contextlib.suppress(OSError):
             tmp.unlink()
-        raise
+        err = _disk_error(e, final, tmp)
+        if err is e:
+            raise
+        raise err from None
 
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp directory; it replaces ``path`` only if the block succeeds."""
+    """Yield a temp directory; it replaces ``path`` only if the block succeeds.
+
+    The old ``path`` is moved aside first and restored if the final rename fails.
+    """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.{TEMP_MARK}", suffix=".tmp", dir=final.parent))
+    except OSError as e:
+        raise _disk_error(e, final, creating=True) from None
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
+        _swap_dir(tmp, final)
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        err = _disk_error(e, final, tmp)
+        if err is e:
+            raise
+        raise err from None
+
+
+def make_dir(path: str | os.PathLike) -> Path:
+    """``mkdir -p path``; a full or read-only disk is a one-line WriteFailed."""
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _disk_error(e, p, creating=True) from None
+    return p
+
+
+def _swap_dir(new: Path, final: Path) -> None:
+    if not final.exists():
+        os.replace(new, final)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{final.name}.{TEMP_MARK}", suffix=".old.tmp", dir=final.parent))
+    os.replace(final, old)  # onto the empty temp folder
+    try:
+        os.replace(new, final)
+    except BaseException:
+        os.replace(old, final)
         raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _umask() -> int:
@@ -123,19 +186,42 @@ def gzip_size(path: str | os.PathLike, level: int = 9) -> int:
     return len(gzip.compress(Path(path).read_bytes(), compresslevel=level, mtime=0))
 
 
-def clean_stale_temps(directory: str | os.PathLike) -> int:
-    """Remove ``.*.tmp`` leftovers of killed runs below ``directory``."""
-    n = 0
+def clean_stale_temps(directory: str | os.PathLike, names: tuple[str, ...] = ("*",), recursive: bool = False) -> int:
+    """Remove temps that killed edgeprune writers left in ``directory``; returns how many.
+
+    Only names carrying :data:`TEMP_MARK` for the final ``names`` are touched
+    (``recursive``: in sub-folders too). Callers hold the stage's lock and call
+    this only after their inputs are validated, inside a run directory or
+    edgeprune's own cache (never a user's folder).
+    """
     root = Path(directory)
-    if not root.exists():
+    if not root.is_dir():
         return 0
-    for p in root.rglob(".*.tmp"):
-        if p.is_dir():
+    found = {p for name in names for p in (root.rglob if recursive else root.glob)(temp_glob(name))}
+    n = 0
+    for p in sorted(found, key=lambda p: len(p.parts)):  # a temp folder before anything inside it
+        if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p, ignore_errors=True)
-        else:
+        elif p.exists() or p.is_symlink():
             p.unlink(missing_ok=True)
+        else:
+            continue  # went with its temp folder
         n += 1
     return n
+
+
+def read_json_object(path: str | os.PathLike, fix: str) -> dict:
+    """``path``'s JSON object; a missing, unreadable or non-object file is a one-line error with ``fix``."""
+    p = Path(path)
+    if not p.is_file():
+        raise EdgepruneError(f"{p} does not exist.", fix)
+    try:
+        doc = read_json(p)
+    except (OSError, ValueError) as e:
+        raise EdgepruneError(f"{p} is not readable JSON ({e}).", fix) from None
+    if not isinstance(doc, dict):
+        raise EdgepruneError(f"{p} holds a JSON {type(doc).__name__}, not an object.", fix)
+    return doc
 
 
 @dataclass(frozen=True)
@@ -193,7 +279,8 @@ class RunDir:
         """Finished candidates (those whose candidate.json exists), sorted."""
         if not self.candidates_dir.exists():
             return []
-        return sorted(p.parent.name for p in self.candidates_dir.glob("*/candidate.json"))
+        return sorted(p.parent.name for p in self.candidates_dir.glob("*/candidate.json")
+                      if not p.parent.name.startswith("."))  # not a temp folder of a killed prune
 
     # export stage
     @property
@@ -213,6 +300,11 @@ class RunDir:
     @property
     def selection_json(self) -> Path:
         return self.root / "selection.json"
+
+    @property
+    def selection_failed_json(self) -> Path:
+        """The last select that found nothing feasible (selection.json keeps the last good one)."""
+        return self.root / "selection.failed.json"
 
     def ship_dir(self, target: str) -> Path:
         return self.root / "ship" / target

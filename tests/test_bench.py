@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import make_fake_run
-from edgeprune.bench import BenchSettings, bench_files, bench_run, import_bench
+from edgeprune.bench import BenchFailed, BenchSettings, bench_files, bench_is_current, bench_run, import_bench
 from edgeprune.bench.device import HOST_ESTIMATE, ON_DEVICE, detect, resolve_mode
 from edgeprune.bench.estimate import HostReference, calibrate, estimate_latency
 from edgeprune.bench.measure import Job, time_calls
@@ -386,7 +386,11 @@ def test_corrupt_artifact_gets_an_error_row_and_the_others_are_measured(run_copy
         p.write_bytes(b"TFL3 this is not a model" + os.urandom(4000))
         meta["formats"][fmt]["sha256"] = sha256_file(p)
     write_json(rd.artifact_json(cid), meta)
-    doc = read_json(bench_run(run_copy, "raspberry-pi-4", on_device=True, settings=FAST, **QUIET))
+    with pytest.raises(BenchFailed) as e:  # after writing the rows of the others
+        bench_run(run_copy, "raspberry-pi-4", on_device=True, settings=FAST, **QUIET)
+    assert str(e.value).startswith("2 of 4 artifacts failed in the bench; first: artifacts/magnitude-fake-90.onnx: load:")
+    doc = read_json(rd.bench_json("raspberry-pi-4"))
+    assert not bench_is_current(run_copy, "raspberry-pi-4")  # a build resumes by benching them again
     for fmt, runtime in (("onnx", "ONNX Runtime"), ("tflite", "LiteRT")):
         bad = _row(doc, cid, fmt)
         assert bad["error"].startswith("load: ") and f"{runtime} cannot load it" in bad["error"]
@@ -403,7 +407,9 @@ def test_changed_file_and_failed_export_are_reported_not_measured(run_copy):
     meta = read_json(rd.artifact_json("magnitude-fake-90"))
     meta["formats"]["tflite"] = {"error": "LiteRT conversion failed: unsupported op"}
     write_json(rd.artifact_json("magnitude-fake-90"), meta)
-    doc = read_json(bench_run(run_copy, "raspberry-pi-4", on_device=True, settings=FAST, **QUIET))
+    with pytest.raises(BenchFailed, match="1 of 4 artifacts failed"):  # the failed export is export's failure
+        bench_run(run_copy, "raspberry-pi-4", on_device=True, settings=FAST, **QUIET)
+    doc = read_json(RunDir(run_copy).bench_json("raspberry-pi-4"))
     assert "differs from its export record" in _row(doc, "dense", "onnx")["error"]
     assert _row(doc, "magnitude-fake-90", "tflite")["error"] == "export: LiteRT conversion failed: unsupported op"
     assert _row(doc, "dense", "tflite")["error"] is None
@@ -431,6 +437,30 @@ def test_bench_files_rejects_bad_input_without_writing(tmp_path, art_run):
     assert not out.exists()
 
 
+def test_cli_bench_exits_non_zero_on_a_truncated_file_after_writing_the_others(art_run, tmp_path):
+    good = RunDir(art_run).artifact("dense", "onnx")
+    bad = tmp_path / "truncated.onnx"
+    bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    out = tmp_path / "bench.json"
+    cli = subprocess.run([sys.executable, "-m", "edgeprune", "bench", str(good), str(bad), "--target", "raspberry-pi-4",
+                          "--on-device", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert cli.returncode == 1, cli.stderr
+    err = [ln for ln in cli.stderr.splitlines() if ln.startswith("error:")]
+    assert len(err) == 1 and "1 of 2 artifacts failed in the bench; first: truncated.onnx: load:" in err[0]
+    rows = {r["artifact"]: r for r in read_json(out)["rows"]}
+    assert rows["dense.onnx"]["error"] is None and rows["dense.onnx"]["latency_ms"]["median"] > 0
+    assert rows["truncated.onnx"]["error"].startswith("load: ")
+
+
+def test_bench_run_measures_only_the_formats_asked_for(run_copy):
+    out = bench_run(run_copy, "raspberry-pi-4", on_device=True, settings=FAST, formats=["onnx"], **QUIET)
+    assert {r["format"] for r in read_json(out)["rows"]} == {"onnx"}
+    assert bench_is_current(run_copy, "raspberry-pi-4", formats=["onnx"])
+    assert not bench_is_current(run_copy, "raspberry-pi-4")  # the tflite artifacts were not benched
+    with pytest.raises(EdgepruneError, match="no exported coreml artifacts"):
+        bench_run(run_copy, "raspberry-pi-4", formats=["coreml"], **QUIET)
+
+
 # ---------------------------------------------------------------- device rows and --import
 def test_import_replaces_estimates_with_device_rows(run_copy, ref_cache, tiny_profile, tmp_path):
     rd = RunDir(run_copy)
@@ -441,8 +471,10 @@ def test_import_replaces_estimates_with_device_rows(run_copy, ref_cache, tiny_pr
     shutil.copy(rd.artifact("dense", "onnx"), dev_dir / "model.onnx")
     shutil.copy(rd.test_npz, dev_dir / "eval.npz")
     (dev_dir / "stranger.onnx").write_bytes(rd.artifact("dense", "onnx").read_bytes() + b"\0")
-    dev_json = bench_files([dev_dir / "model.onnx", dev_dir / "stranger.onnx"], str(tiny_profile), on_device=True,
-                           eval_npz=dev_dir / "eval.npz", out=tmp_path / "device.json", settings=FAST, **QUIET)
+    dev_json = tmp_path / "device.json"
+    with pytest.raises(BenchFailed, match="stranger.onnx"):  # it does not load: exit 1, the other row is written
+        bench_files([dev_dir / "model.onnx", dev_dir / "stranger.onnx"], str(tiny_profile), on_device=True,
+                    eval_npz=dev_dir / "eval.npz", out=dev_json, settings=FAST, **QUIET)
     dev = read_json(dev_json)
     assert dev["mode"] == ON_DEVICE and "reference" not in dev
     assert all(v == "measured" for v in _row(dev, "model", "onnx")["provenance"].values())

@@ -74,3 +74,92 @@ def test_build_with_unknown_target_fails_before_any_work(tmp_path):
     err = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
     assert len(err) == 1 and "raspberry-pi-4" in err[0]  # lists the known targets
     assert not (tmp_path / "r").exists()
+
+
+# ---------------------------------------------------------------- formats the target runs (issue 11, point 3)
+ONNX_ONLY_PROFILE = """
+schema = 1
+name = "onnx-board"
+title = "Test board without a TFLite runtime (like jetson-nano)"
+family = "other"
+preferred_format = "onnx"
+[hardware]
+cpu = "Test core"
+cpu_arch = "aarch64"
+cpu_cores = 4
+cpu_clock_ghz = 1.0
+accelerator = "none"
+ram_gb = [1]
+storage = "microSD"
+source = "test fixture"
+[runtimes.onnx]
+runtime = "onnxruntime"
+threads = 4
+[budgets]
+max_size_mb = 100
+max_ram_mb = 1000
+max_latency_ms = 1000
+min_accuracy = 0.0
+source = "test fixture"
+[[calibration]]
+format = "onnx"
+model = "test_resnet"
+input_size = 32
+runtime = "test"
+published_latency_ms = 5.0
+source = "test fixture"
+error_band = 0.5
+"""
+
+
+def test_build_formats_follow_the_target_profile():
+    from edgeprune.build import build_formats
+    from edgeprune.errors import EdgepruneError
+    from edgeprune.targets import load_target
+
+    nano, pi4 = load_target("jetson-nano"), load_target("raspberry-pi-4")
+    fmts, skipped, ship_fmt = build_formats(nano, None)
+    assert fmts == ["onnx"] and ship_fmt == "onnx" and list(skipped) == ["tflite"]
+    assert skipped["tflite"].startswith("jetson-nano has no tflite runtime in its profile")
+    assert build_formats(nano, ["onnx", "tflite"])[:2] == (["onnx", "tflite"], {})  # --formats asks for more
+    assert build_formats(pi4, None)[0] == ["onnx", "tflite"]
+    assert build_formats(pi4, ["onnx"])[2] == "onnx"  # pi4 prefers tflite; only onnx was built
+    for asked, text in ((["tflite"], "jetson-nano runs none of these"), (["coreml"], "Unknown format 'coreml'")):
+        with pytest.raises(EdgepruneError, match=text):
+            build_formats(nano, asked)
+
+
+def test_build_with_formats_the_target_cannot_run_fails_before_any_work(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "edgeprune", "build", "--target", "jetson-nano", "--formats", "tflite",
+                           "--out", str(tmp_path / "r")], capture_output=True, text=True)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "jetson-nano runs none of these" in proc.stderr and not (tmp_path / "r").exists()
+
+
+ONNX_ONLY_SCRIPT = """
+import sys
+from edgeprune.build import run_build
+from edgeprune.prune import PruneConfig
+cfg = PruneConfig(model="test_resnet", data="digits", dense_epochs=1, finetune_epochs=0, calib_size=32,
+                  strategies=["aggressive"])
+run_build(cfg, sys.argv[1], sys.argv[2])
+"""
+
+
+@pytest.mark.slow
+def test_build_exports_and_benches_only_the_formats_the_target_runs(tmp_path):
+    profile = tmp_path / "onnx-board.toml"
+    profile.write_text(ONNX_ONLY_PROFILE)
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-c", ONNX_ONLY_SCRIPT, str(out), str(profile)], capture_output=True,
+                          text=True, timeout=900, env={**os.environ, "EDGEPRUNE_CACHE": str(tmp_path / "cache")})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    why = "onnx-board has no tflite runtime in its profile, so a tflite file could not run there"
+    assert f"export: skipping tflite: {why}" in proc.stderr  # said when it is skipped ...
+    assert f"formats onnx; skipped tflite: {why}" in proc.stderr  # ... and in the build summary
+    rd = RunDir(out)
+    assert not list(rd.artifacts_dir.glob("*.tflite"))
+    assert all(set(read_json(p)["formats"]) == {"onnx"} for p in rd.artifacts_dir.glob("*.json"))
+    assert {r["format"] for r in read_json(rd.bench_json("onnx-board"))["rows"]} == {"onnx"}
+    build = read_json(out / "build.json")
+    assert build["formats"] == ["onnx"] and build["skipped_formats"]["tflite"].startswith(why)

@@ -14,7 +14,7 @@ pytest.importorskip("litert_torch")
 
 from edgeprune.errors import EdgepruneError  # noqa: E402
 from edgeprune.export import ExportFailed, export_run, sparse_tflite  # noqa: E402
-from edgeprune.runio import RunDir, read_json, sha256_file  # noqa: E402
+from edgeprune.runio import RunDir, read_json, sha256_file, write_json  # noqa: E402
 
 CID = "magnitude-fake-90"
 DECODE_OPS = {"ScatterND", "CumSum", "Gather", "BitShift", "BitwiseAnd", "ConstantOfShape"}
@@ -57,7 +57,8 @@ def test_record_follows_the_run_directory_contract(exported):
         assert e["layout"] == layout and e["input"]["shape"] == shape and e["output"]["shape"] == [1, 10]
         p = e["parity"]
         assert (p["runtime"], p["version"]) == versions[fmt]
-        assert p["max_abs_diff"] <= 1e-4 and p["top1_agreement"] == 1.0 and p["n"] == 64
+        assert p["rule"] == "logits-relative" and p["max_abs_diff"] <= p["tolerance"] and p["n"] == 64
+        assert p["tolerance"] == max(p["atol"], p["rtol"] * p["logit_scale"]) and p["top1_changes_outside_ties"] == 0
         assert sum(e["encoding"].values()) > 0
     assert rec["formats"]["onnx"]["opset"] >= 17
     assert not list(rd.artifacts_dir.glob(".*.tmp"))
@@ -120,6 +121,8 @@ def test_changed_weights_are_reexported_and_stale_formats_dropped(exported, tmp_
     sd = load_file(str(rd.candidate_weights(CID)))
     sd["fc.weight"] = torch.zeros_like(sd["fc.weight"])
     save_file(sd, str(rd.candidate_weights(CID)))
+    cand = read_json(rd.candidate_json(CID))  # what a re-run of prune records with new weights
+    write_json(rd.candidate_json(CID), dict(cand, sha256=sha256_file(rd.candidate_weights(CID))))
     export_run(run, formats=["onnx"], candidates=[CID])
     new = read_json(rd.artifact_json(CID))
     assert new["source"]["sha256"] == sha256_file(rd.candidate_weights(CID)) != old["source"]["sha256"]
@@ -131,7 +134,7 @@ def test_changed_weights_are_reexported_and_stale_formats_dropped(exported, tmp_
 def test_parity_failure_leaves_no_artifact(fake_run_copy, monkeypatch):
     from edgeprune.export import parity
 
-    monkeypatch.setattr(parity, "ATOL", -1.0)  # nothing can pass
+    monkeypatch.setattr(parity, "DEFAULT_RULE", parity.LogitsRule(rtol=-1.0, atol=-1.0))  # nothing can pass
     rd = RunDir(fake_run_copy)
     with pytest.raises(ExportFailed) as err:
         export_run(fake_run_copy, formats=["onnx"], candidates=["magnitude-fake-50"], precisions="fp32")

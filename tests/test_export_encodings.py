@@ -10,9 +10,9 @@ pytest.importorskip("ai_edge_litert")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from edgeprune.export import floor, sparse_onnx, sparse_tflite  # noqa: E402
+from edgeprune.export import floor, onnx_plan, sparse_onnx, sparse_tflite  # noqa: E402
 
-DECODE_OPS = {"ScatterND", "CumSum", "Gather", "BitShift", "BitwiseAnd", "ConstantOfShape", "Cast"}
+DECODE_OPS = {"ScatterElements", "CumSum", "Gather", "BitShift", "BitwiseAnd", "ConstantOfShape", "Cast"}
 
 
 def pruned(shape, sparsity: float, seed: int = 0) -> np.ndarray:
@@ -42,10 +42,14 @@ def ort_session(model: onnx.ModelProto, optimized_path=None) -> ort.InferenceSes
 def numpy_decode(model: onnx.ModelProto, name: str, shape) -> np.ndarray:
     """Independent reader of our encodings from the initializers alone (no graph evaluation)."""
     inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    out = np.zeros(int(np.prod(shape)), np.float32)
+    out = np.zeros(shape, np.float32)
     if f"{name}::gaps" in inits:
-        pos = np.cumsum(inits[f"{name}::gaps"].ravel().astype(np.int64))
-        out[pos] = inits[f"{name}::values"]
+        gaps, values = inits[f"{name}::gaps"].astype(np.int64), inits[f"{name}::values"]
+        if gaps.ndim == 1:  # delta: flat positions
+            out.ravel()[np.cumsum(gaps)] = values
+        else:  # columns: positions along one axis, the other coordinates as stored
+            axis = int(inits[f"{name}::axis"])
+            np.put_along_axis(out, np.cumsum(gaps, axis=axis), values, axis=axis)
     elif f"{name}::nibbles" in inits:
         packed = inits[f"{name}::nibbles"].ravel()
         nib = np.stack([packed >> 4, packed & 15], axis=1).ravel()
@@ -53,43 +57,52 @@ def numpy_decode(model: onnx.ModelProto, name: str, shape) -> np.ndarray:
             nib = nib[:int(inits[f"{name}::n"][0])]
         step = np.where(nib == 0, 15, nib).astype(np.int64)  # 0 = escape: 15 positions, no value
         pos = np.cumsum(step) - 1
-        out[pos[nib != 0]] = inits[f"{name}::values"][1:]
+        out.ravel()[pos[nib != 0]] = inits[f"{name}::values"][1:]
     elif f"{name}::bits" in inits:
         keep = np.unpackbits(inits[f"{name}::bits"].ravel())[: out.size].astype(bool)
-        out[keep] = inits[f"{name}::values"][1:]
-    return out.reshape(shape)
+        out.ravel()[keep] = inits[f"{name}::values"][1:]
+    return out
 
 
-@pytest.mark.parametrize("encoding", ["delta8", "delta16", "delta4", "bitmask", "zeros"])
+@pytest.mark.parametrize("encoding", ["delta8", "delta16", "columns8", "delta4", "bitmask", "zeros"])
 @pytest.mark.parametrize("sparsity", [0.5, 0.9, 0.999, 1.0])
-def test_onnx_encoding_decodes_to_exactly_the_pruned_weights(encoding, sparsity):
-    w = pruned((37, 29), sparsity)  # odd numel: exercises the bitmask tail
+@pytest.mark.parametrize("shape", [(37, 29), (300, 7)])  # odd numel: the bitmask tail; 300 rows: columns8 bridges
+def test_onnx_encoding_decodes_to_exactly_the_pruned_weights(encoding, sparsity, shape):
+    w = pruned(shape, sparsity)
     enc = sparse_onnx.ENCODINGS[encoding](w, "W")
     if (encoding == "zeros") != (np.count_nonzero(w) == 0):  # zeros only for all-zero tensors, others never
         assert enc is None
         return
+    if enc is None:  # columns8 declines what it cannot store below dense: a full column costs 5 bytes per entry
+        assert encoding == "columns8" and min((w != 0).sum(axis=a).max() * (w.size // w.shape[a]) for a in (0, 1)) * 5 >= w.nbytes
+        return
     model = matmul_model(w)
-    nodes = enc.nodes + list(model.graph.node)
+    nodes, inits = enc.graph_parts()
+    nodes += list(model.graph.node)
     model.graph.ClearField("node")
     model.graph.node.extend(nodes)
     model.graph.ClearField("initializer")
-    model.graph.initializer.extend(enc.initializers)
+    model.graph.initializer.extend(inits)
     onnx.checker.check_model(model, full_check=True)
     assert np.array_equal(sparse_onnx.decode_model(model)["W"], w)  # ONNX's reference evaluator
     assert np.array_equal(numpy_decode(model, "W", w.shape), w)  # our format, read by hand
-    x = np.random.default_rng(1).standard_normal((2, 37)).astype(np.float32)
+    x = np.random.default_rng(1).standard_normal((2, shape[0])).astype(np.float32)
     np.testing.assert_allclose(ort_session(model).run(None, {"x": x})[0], x @ w, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("encoding", ["delta8", "delta4", "bitmask"])
+@pytest.mark.parametrize("encoding", ["delta8", "columns8", "delta4", "bitmask"])
 @pytest.mark.parametrize("sparsity", [0.5, 0.9, 0.99])
 def test_int8_weights_encode_and_decode_exactly(encoding, sparsity):
     """QDQ int8 weights (rank >= 2) are encoded like float ones and decode, in ORT too, to the same int8."""
     rng = np.random.default_rng(3)
     w = (rng.integers(-127, 128, (64, 3, 3, 9)) * (rng.random((64, 3, 3, 9)) >= sparsity)).astype(np.int8)
     enc = sparse_onnx.ENCODINGS[encoding](w, "W")
-    graph = helper.make_graph(enc.nodes, "g", [], [helper.make_tensor_value_info("W", TensorProto.INT8, list(w.shape))],
-                              initializer=enc.initializers)
+    if enc is None:  # columns8 declines where it cannot beat dense (int8: 1 B value + 1 B gap per entry)
+        assert encoding == "columns8" and sparsity == 0.5
+        return
+    nodes, inits = enc.graph_parts()
+    graph = helper.make_graph(nodes, "g", [], [helper.make_tensor_value_info("W", TensorProto.INT8, list(w.shape))],
+                              initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
     onnx.checker.check_model(model, full_check=True)
     assert np.array_equal(sparse_onnx.decode_model(model)["W"], w)
@@ -111,7 +124,7 @@ def test_int8_initializers_other_than_weights_stay_plain():
     zp = numpy_helper.from_array(np.zeros(64, np.int8), "zp")
     bias = numpy_helper.from_array(np.zeros(64, np.int32), "bias")
     w = numpy_helper.from_array(np.zeros((64, 64), np.int8), "w")
-    assert not sparse_onnx._encodable(zp) and not sparse_onnx._encodable(bias) and sparse_onnx._encodable(w)
+    assert not sparse_onnx.encodable(zp) and not sparse_onnx.encodable(bias) and sparse_onnx.encodable(w)
 
 
 def test_delta_entries_bridge_gaps_longer_than_the_index_type():
@@ -149,7 +162,7 @@ def test_encode_model_is_folded_by_onnxruntime_at_load(tmp_path):
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 32])],
         initializer=[numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "B")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
-    counts = sparse_onnx.encode_model(model)
+    counts = onnx_plan.encode_model(model)
     assert counts == {"delta8": 1, "bitmask": 1}
     onnx.checker.check_model(model, full_check=True)
     x = np.ones((1, 64), np.float32)

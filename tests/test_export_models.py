@@ -205,3 +205,31 @@ def test_masks_are_folded_from_checkpoints_and_stripped_from_modules():
     assert set(model.state_dict()) == {"0.weight", "0.bias", "1.weight", "1.bias"}
     for k, v in expected.items():
         assert torch.equal(model.state_dict()[k], v)
+
+
+def test_restated_num_classes_is_accepted_when_it_agrees_and_explained_when_not(tmp_path):
+    """export --model X --model-arg num_classes=N --checkpoint ...: N is what the checkpoint implies, or one line."""
+    from click.testing import CliRunner
+    from safetensors.torch import save_file
+
+    from edgeprune.cli import main
+    from edgeprune.errors import EdgepruneError
+
+    torch.manual_seed(0)
+    model = create_model(resolve_spec("test_resnet", 3, 32)).eval()
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "three.safetensors"))
+    base = ["export", "--model", "test_resnet", "--checkpoint", str(tmp_path / "three.safetensors"),
+            "--input-shape", "1,3,32,32", "--formats", "onnx"]
+    ok = CliRunner().invoke(main, base + ["--model-arg", "num_classes=3", "--out", str(tmp_path / "ok")])
+    assert ok.exit_code == 0, ok.output
+    rec = read_json(tmp_path / "ok" / "three.json")
+    assert rec["model"]["num_classes"] == 3 and "num_classes" not in rec["model"]["kwargs"]
+    bad = CliRunner().invoke(main, base + ["--model-arg", "num_classes=5", "--out", str(tmp_path / "bad")])
+    assert bad.exit_code == 1 and bad.output.strip().count("\n") == 0
+    assert bad.output.startswith("error: --model-arg num_classes=5 disagrees with the checkpoint three.safetensors, "
+                                 "which has 3 classes. Drop --model-arg num_classes")
+    assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
+    # the prune path: the number of classes comes from the data set
+    assert resolve_spec("test_resnet", 10, 32, {"num_classes": 10}).kwargs == {}
+    with pytest.raises(EdgepruneError, match="num_classes=5 disagrees with the data set, which has 10 classes"):
+        resolve_spec("test_resnet", 10, 32, {"num_classes": 5})

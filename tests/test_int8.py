@@ -14,7 +14,7 @@ pytest.importorskip("litert_torch")
 pytest.importorskip("ai_edge_quantizer")
 
 from edgeprune.export import export_run, sparse_onnx, sparse_tflite  # noqa: E402
-from edgeprune.runio import RunDir, read_json, sha256_file  # noqa: E402
+from edgeprune.runio import RunDir, read_json, sha256_file, write_json  # noqa: E402
 
 CID = "magnitude-fake-90"
 
@@ -236,6 +236,8 @@ def _train_quickly(run: Path, cid: str) -> None:
     sd["fc.weight"][:, 0] = 0
     assert load_file(str(rd.candidate_weights(cid))).keys() == sd.keys()
     save_file(sd, str(rd.candidate_weights(cid)))
+    cand = read_json(rd.candidate_json(cid))  # what a re-run of prune records with new weights
+    write_json(rd.candidate_json(cid), dict(cand, sha256=sha256_file(rd.candidate_weights(cid))))
 
 
 def test_a_model_that_quantizes_badly_is_rejected_with_its_reason(fake_run_copy):

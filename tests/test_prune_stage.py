@@ -71,6 +71,27 @@ def test_resume_recomputes_nothing(pruned):
     assert [c["sha256"] for c in res2.candidates] == [c["sha256"] for c in res.candidates]
 
 
+def test_changed_calib_batch_recomputes_ranges_and_candidates(pruned, tmp_path):
+    """calib_batch changes the gradient scores: a resume with another value must not reuse them (issue 11)."""
+    import shutil
+
+    out, res = pruned
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    rd = RunDir(copy)
+    dense_before = rd.dense_weights.stat().st_mtime_ns
+    assert read_json(rd.ranges_json)["calib"] == {"size": 64, "batch": 64, "seed": 0}
+    keys = {c["id"]: c["key"] for c in res.candidates}
+    res2 = run_prune(PruneConfig(**FAST, calib_batch=24), copy)
+    assert read_json(rd.ranges_json)["calib"] == {"size": 64, "batch": 24, "seed": 0}  # phase 1 ran again
+    assert all(keys[c["id"]] != c["key"] for c in res2.candidates)  # every candidate was pruned again
+    assert all(read_json(rd.candidate_json(c["id"]))["key"] == c["key"] for c in res2.candidates)
+    assert rd.dense_weights.stat().st_mtime_ns == dense_before  # the dense model does not depend on it
+    again = {cid: rd.candidate_weights(cid).stat().st_mtime_ns for cid in rd.candidate_ids()}
+    run_prune(PruneConfig(**FAST, calib_batch=24), copy)  # and the new value is a cache hit
+    assert {cid: rd.candidate_weights(cid).stat().st_mtime_ns for cid in rd.candidate_ids()} == again
+
+
 def test_resume_after_a_killed_candidate(pruned, tmp_path):
     import shutil
 
@@ -80,7 +101,7 @@ def test_resume_after_a_killed_candidate(pruned, tmp_path):
     rd = RunDir(copy)
     victim = "product-aggressive"
     shutil.rmtree(rd.candidate_dir(victim))
-    (copy / "candidates" / f".{victim}.abc.tmp").mkdir()  # what a kill -9 mid-write leaves
+    (copy / "candidates" / f".{victim}.edgeprune-abc.tmp").mkdir()  # what a kill -9 mid-write leaves (marked)
     kept = {cid: rd.candidate_weights(cid).stat().st_mtime_ns for cid in rd.candidate_ids()}
     run_prune(PruneConfig(**FAST), copy)
     assert victim in rd.candidate_ids()

@@ -1,4 +1,8 @@
-"""report.html: self-contained, complete, and rendered by headless Chromium without page errors."""
+"""report.html: self-contained, complete, and rendered by headless Chromium without page errors.
+
+The Pareto plot labels only the choice and the front, and no two labels overlap (issue 11): checked on the
+figure itself (label boxes in pixels) and on the rendered page (the label set the image carries).
+"""
 from __future__ import annotations
 
 import base64
@@ -16,6 +20,8 @@ import pytest
 import edgeprune.select as sel_mod
 from edgeprune.runio import RunDir, read_json
 from edgeprune.ship import ship
+from edgeprune.ship.labels import MARKER_PX, label_boxes
+from edgeprune.ship.report import PANELS, pareto_figure, render_report
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_ship import TARGET, export_artifacts, write_bench  # noqa: E402
@@ -44,6 +50,82 @@ def bundle(fake_run, tmp_path_factory) -> Path:
         return ship(root, TARGET.name)
     finally:
         mp.undo()
+
+
+STRATEGIES = ["conservative", "balanced", "aggressive", "interp-0.3", "interp-0.7", "interp-0.9", "param-proportional",
+              "layer-depth", "sensitivity", "uniform"]
+
+
+def clustered(sel: dict) -> dict:
+    """``sel`` plus ten front rows packed into a corner, as in the jetson-nano report of issue 11, and one row
+    off the front among them (it must not be labelled)."""
+    base = next(r for r in sel["rows"] if r["chosen"])
+    rows = [dict(r, chosen=False) for r in sel["rows"]]
+    for i, st in enumerate(STRATEGIES):
+        rows.append(dict(base, key=f"product-{st}.onnx", chosen=st == "aggressive", pareto=True, feasible=True,
+                         eligible=True, accuracy=base["accuracy"] - 0.004 * (i % 2),
+                         size_mb=base["size_mb"] * (1 + 0.12 * i), latency_ms=base["latency_ms"] * (1 + 0.003 * i),
+                         reason="hand-made clustered row for the label test"))
+    rows.append(dict(base, key="product-dominated.onnx", chosen=False, pareto=False, latency_ms=base["latency_ms"] * 1.01,
+                     reason="hand-made row off the front"))
+    return dict(sel, rows=rows, front=[r["key"] for r in rows if r["pareto"]])
+
+
+def _should_label(sel: dict) -> set[str]:
+    return {r["key"] for r in sel["rows"] if (r["pareto"] or r["chosen"]) and r["error"] is None}
+
+
+def _labels_from_html(html: str) -> dict[str, list[str]]:
+    m = re.search(r'<img alt="accuracy vs latency[^"]*" data-labels="([^"]*)"', html)
+    return json.loads(m.group(1).replace("&quot;", '"'))
+
+
+def _check_label_sets(labels: dict[str, list[str]], sel: dict, html: str) -> None:
+    """Only the choice and the front are labelled; the choice always; any front row without a label is named."""
+    choice = next(r["key"] for r in sel["rows"] if r["chosen"])
+    for obj in PANELS:
+        assert set(labels[obj]) <= _should_label(sel) and choice in labels[obj]
+        for key in _should_label(sel) - set(labels[obj]):
+            assert "No room to label without overlap" in html and key in html.split("No room to label")[1].split("</p>")[0]
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+@pytest.fixture(scope="module")
+def clustered_report(bundle) -> tuple[dict, str, Path]:
+    sel = clustered(read_json(RunDir(bundle.parents[1]).selection_json))
+    html = render_report(read_json(bundle / "manifest.json"), sel, None)
+    path = bundle.parent / "clustered-report.html"
+    path.write_text(html)
+    return sel, html, path
+
+
+def test_pareto_labels_never_overlap_and_only_the_front_and_choice_get_one(bundle, clustered_report):
+    sel, html, _ = clustered_report
+    fig, left_out = pareto_figure(sel)
+    fig.canvas.draw()
+    placed = {}
+    for ax, obj in zip(fig.axes, PANELS):
+        boxes = label_boxes(ax)
+        placed[obj] = list(boxes)
+        assert set(boxes) | set(left_out[obj]) == _should_label(sel) and "product-dominated.onnx" not in boxes
+        assert len(boxes) >= 8  # a cluster of 11 front rows: most get a label
+        frame = ax.get_window_extent()
+        pts = ax.transData.transform([(r[obj], r["accuracy"]) for r in sel["rows"] if r.get(obj) is not None])
+        items = list(boxes.items())
+        for i, (key, b) in enumerate(items):
+            assert frame.x0 <= b[0] and b[2] <= frame.x1 and frame.y0 <= b[1] and b[3] <= frame.y1, key
+            for other, c in items[i + 1:]:
+                assert not _overlap(b, c), (obj, key, other)
+            for px, py in pts:  # no label hides a point
+                assert not _overlap(b, (px - MARKER_PX, py - MARKER_PX, px + MARKER_PX, py + MARKER_PX)), (obj, key)
+    _check_label_sets(placed, sel, html)
+    # the page carries the same label sets, for the browser check below; the real bundle's report too
+    assert _labels_from_html(html) == placed
+    real = (bundle / "report.html").read_text()
+    _check_label_sets(_labels_from_html(real), read_json(RunDir(bundle.parents[1]).selection_json), real)
 
 
 class _Refs(HTMLParser):
@@ -108,9 +190,26 @@ def test_report_renders_in_headless_chromium(bundle, tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     res = json.loads(out.stdout)
     assert res["ok"] and res["errors"] == [] and len(res["images"]) == 2
+    pareto = json.loads(res["image_labels"]["accuracy vs latency and vs size for every row"])
+    _check_label_sets(pareto, read_json(RunDir(bundle.parents[1]).selection_json), (bundle / "report.html").read_text())
     from PIL import Image
 
     with Image.open(png) as im:
         assert im.width >= 1200 and im.height > 1500
         lo, hi = im.convert("L").getextrema()
         assert hi - lo > 100  # not a blank page
+
+
+def test_clustered_report_renders_with_its_labels_in_headless_chromium(clustered_report, tmp_path):
+    """The jetson-nano-like cluster: the rendered page's Pareto image carries only the front and the choice."""
+    mod = _load_script()
+    if mod.find_chromium() is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    sel, html, path = clustered_report
+    out = subprocess.run([sys.executable, str(SCRIPT), str(path), "--out", str(tmp_path / "c.png")],
+                         capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stdout + out.stderr
+    res = json.loads(out.stdout)
+    labels = json.loads(res["image_labels"]["accuracy vs latency and vs size for every row"])
+    _check_label_sets(labels, sel, html)
+    assert "product-dominated.onnx" not in labels["latency_ms"] + labels["size_mb"]

@@ -19,8 +19,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from ..errors import EdgepruneError, missing_extra
-from ..runio import atomic_path, read_json, sha256_file, write_json
+from ..errors import EdgepruneError, WriteFailed, missing_extra
+from ..locks import wait_lock
+from ..runio import atomic_path, clean_stale_temps, read_json, sha256_file, write_json
 from ..targets import Calibration
 
 CACHE_ENV = "EDGEPRUNE_CACHE"
@@ -45,18 +46,34 @@ def _meta_path(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def ensure_reference(cal: Calibration, log: Callable[[str], None] = lambda s: None) -> Path:
-    """The cached reference file for ``cal``, built first if missing or damaged."""
-    path = reference_path(cal)
+def _cached(path: Path) -> bool:
     meta = _meta_path(path)
-    if path.is_file() and meta.is_file():
-        try:
-            if read_json(meta).get("sha256") == sha256_file(path):
-                return path
-        except (OSError, ValueError):
-            pass
-    log(f"building reference {path.name} (once; cached in {path.parent})")
-    build_reference(cal, path)
+    if not (path.is_file() and meta.is_file()):
+        return False
+    try:
+        doc = read_json(meta)
+        return isinstance(doc, dict) and doc.get("sha256") == sha256_file(path)
+    except (OSError, ValueError):
+        return False
+
+
+def ensure_reference(cal: Calibration, log: Callable[[str], None] = lambda s: None) -> Path:
+    """The cached reference file for ``cal``, built first if missing or damaged.
+
+    Under the cache's lock: concurrent benches build a reference once, and temps
+    that a killed build left there (edgeprune's marker only) are removed. A
+    read-only cache that already holds the reference is used as it is.
+    """
+    path = reference_path(cal)
+    try:
+        with wait_lock(path.parent, log):
+            clean_stale_temps(path.parent)
+            if not _cached(path):  # another process may have built it while this one waited
+                log(f"building reference {path.name} (once; cached in {path.parent})")
+                build_reference(cal, path)
+    except WriteFailed:
+        if not _cached(path):
+            raise
     return path
 
 

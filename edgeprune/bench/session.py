@@ -36,6 +36,7 @@ from .measure import Job
 from .reference import ensure_reference
 
 Log = Callable[[str], None]
+Measure = Callable[[Job, int], dict]  # (job, round) -> worker result; a journal may answer from saved results
 
 
 def log_stderr(msg: str) -> None:
@@ -229,6 +230,7 @@ def make_row(a: Artifact, res: dict, mode: str, profile_threads: int, eval_name:
     lat = res.get("latency_ms")
     row.update({"load_ms": res.get("load_ms"), "first_run_ms": res.get("first_run_ms"),
                 "latency_ms": lat, "peak_ram_mb": res.get("peak_ram_mb"),
+                "peak_ram_rounds_mb": res.get("peak_ram_rounds_mb"),
                 "resident_ram_mb": res.get("resident_ram_mb"), "baseline_ram_mb": res.get("baseline_ram_mb"),
                 "accuracy": res.get("accuracy"), "n_eval": res.get("n_eval")})
     row["provenance"] = {k: (v if row[FIGURES[k]] is not None else "not-measured")
@@ -325,6 +327,7 @@ def _latency_rounds(first: dict, later: list[dict], settings: BenchSettings) -> 
     lat["stable"] = latency_is_stable(figures, settings.agree, settings.stable_within)
     lat["agree_within"] = settings.stable_within
     out = dict(first, latency_ms=lat, load_ms=statistics.median(r["load_ms"] for r in ok))
+    out["peak_ram_rounds_mb"] = [r["peak_ram_mb"] for r in ok if r.get("peak_ram_mb") is not None]
     failed = [r["error"] for r in later if r.get("error")]
     if failed:
         out["round_errors"] = failed
@@ -361,8 +364,8 @@ def _is_anchor(a: Artifact, refs: dict[str, list[HostReference]]) -> bool:
 
 
 def _run_rounds(artifacts: list[Artifact], refs: dict[str, list[HostReference]], threads: dict[str, int],
-                settings: BenchSettings, eval_npz: Path | None,
-                log: Log) -> tuple[list[dict], list[list[dict]], dict[str, Artifact]]:
+                settings: BenchSettings, eval_npz: Path | None, log: Log,
+                measure: Measure) -> tuple[list[dict], list[list[dict]], dict[str, Artifact]]:
     """Round 1 measures everything; later rounds time latency only (see :class:`BenchSettings`).
 
     Off the device the anchors (see :func:`_partner`) are measured first, so
@@ -393,13 +396,12 @@ def _run_rounds(artifacts: list[Artifact], refs: dict[str, list[HostReference]],
             a = artifacts[i]
             partner = _partner(a, anchors, refs)
             if rnd == 0:  # the full measurement: size, load, latency, RAM, accuracy
-                first[i] = _measure_one(a, threads, settings, eval_npz, partner)
+                first[i] = _measure_one(a, threads, settings, eval_npz, partner, measure)
                 if _is_anchor(a, refs) and first[i].get("latency_ms") and not first[i].get("error"):
                     anchors[a.kind] = a
                 log(f"[{i + 1}/{len(artifacts)}] {a.display}: {_progress(first[i])}")
             else:  # latency only
-                later[i].append(run_worker(settings.job(a.path, threads[a.format], a.layout, partner=partner),
-                                           settings.timeout_seconds))
+                later[i].append(measure(settings.job(a.path, threads[a.format], a.layout, partner=partner), rnd))
         if rnd:
             log(f"latency round {rnd + 1}: {len(todo)} artifact(s)" + ("" if rnd < settings.rounds else
                 f" whose rounds did not yet agree within {settings.stable_within:.1%}"))
@@ -423,8 +425,13 @@ def anchor_floors(anchor: Artifact, measured: list[tuple[Artifact, dict]], later
 
 def bench_artifacts(artifacts: list[Artifact], target: Target, on_device: bool | None = None,
                     eval_npz: Path | None = None, eval_name: str | None = None,
-                    settings: BenchSettings | None = None, log: Log = log_stderr) -> dict:
-    """Measure ``artifacts`` for ``target``; return the bench document (not written)."""
+                    settings: BenchSettings | None = None, log: Log = log_stderr,
+                    measure: Measure | None = None) -> dict:
+    """Measure ``artifacts`` for ``target``; return the bench document (not written).
+
+    ``measure`` runs each worker job (default: :func:`run_worker`); a journal answers it from saved results
+    (:mod:`.journal`).
+    """
     settings = settings or BenchSettings()
     t0 = time.perf_counter()
     mode, found = resolve_mode(target, on_device)
@@ -440,7 +447,8 @@ def bench_artifacts(artifacts: list[Artifact], target: Target, on_device: bool |
             if fmt in target.runtimes and target.calibrations(k):
                 refs[k] = [HostReference(c, str(ensure_reference(c, log))) for c in target.calibrations(k)]
 
-    first, later, anchors = _run_rounds(artifacts, refs, threads, settings, eval_npz, log)
+    measure = measure or (lambda job, rnd: run_worker(job, settings.timeout_seconds))
+    first, later, anchors = _run_rounds(artifacts, refs, threads, settings, eval_npz, log, measure)
     measured = [(a, _latency_rounds(res, later[i], settings) if res.get("latency_ms") else res)
                 for i, (a, res) in enumerate(zip(artifacts, first))]
 
@@ -483,14 +491,14 @@ def bench_artifacts(artifacts: list[Artifact], target: Target, on_device: bool |
 
 
 def _measure_one(a: Artifact, threads: dict[str, int], settings: BenchSettings, eval_npz: Path | None,
-                 partner: Partner | None = None) -> dict:
+                 partner: Partner | None, measure: Measure) -> dict:
     if a.export_error:
         return {"skipped": True, "error": a.export_error}
     facts = file_facts(a)
     if a.expected_sha256 and facts["sha256"] != a.expected_sha256:
         return {"skipped": True,
                 "error": f"{a.display} differs from its export record (sha256); re-run 'edgeprune export'"}
-    res = run_worker(settings.job(a.path, threads[a.format], a.layout, eval_npz, partner), settings.timeout_seconds)
+    res = measure(settings.job(a.path, threads[a.format], a.layout, eval_npz, partner), 0)
     return dict(res, file=facts)
 
 

@@ -63,13 +63,14 @@ def _read_device_doc(file: Path) -> dict:
     return doc
 
 
-def import_bench(run: str | Path, file: str | Path, log: Log = log_stderr) -> Path:
-    """Merge a bench JSON measured on the device into ``RUN/bench/<target>.json``.
+def plan_import(rd: RunDir, file: Path, docs: dict[Path, dict]) -> tuple[Path, list[str], list[str]]:
+    """Merge the device bench JSON ``file`` into the bench document it targets, in ``docs`` (nothing is written).
 
     Device rows are matched to the run's artifacts by sha256 (file names may
     differ on the device) and replace the row of that artifact and target.
+    ``docs`` maps bench paths to documents already planned (read on first use).
+    Returns the bench path, the merged and the skipped artifact names.
     """
-    rd, file = RunDir(run), Path(file)
     if not rd.artifacts_dir.is_dir():
         raise EdgepruneError(f"{rd.root} has no artifacts/ directory.", "Give the RUN directory the artifacts came from.")
     dev = _read_device_doc(file)
@@ -79,9 +80,9 @@ def import_bench(run: str | Path, file: str | Path, log: Log = log_stderr) -> Pa
                              "Bench on the device with --on-device, then import that file.")
     by_sha = {sha256_file(a.path): a for a in run_artifacts(rd.artifacts_dir, rd.root) if a.path.is_file()}
     out = rd.bench_json(str(dev["target"]))
-    current: dict[str, Any] = read_json(out) if out.is_file() else {
+    current: dict[str, Any] = docs.get(out) or (read_json(out) if out.is_file() else {
         "target": dev["target"], "created": dev.get("created"), "mode": ON_DEVICE, "host": None,
-        "target_profile": dev.get("target_profile"), "rows": []}
+        "target_profile": dev.get("target_profile"), "rows": []})
     merged, skipped = [], []
     for r in rows:
         a = by_sha.get(r.get("sha256"))
@@ -105,7 +106,15 @@ def import_bench(run: str | Path, file: str | Path, log: Log = log_stderr) -> Pa
         "file": str(file), "sha256": sha256_file(file), "device_created": dev.get("created"),
         "device_host": dev.get("host"), "merged": merged, "skipped": skipped,
         "imported": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-    write_json(out, current)
+    docs[out] = current
+    return out, merged, skipped
+
+
+def import_bench(run: str | Path, file: str | Path, log: Log = log_stderr) -> Path:
+    """Merge a bench JSON measured on the device into ``RUN/bench/<target>.json`` (see :func:`plan_import`)."""
+    docs: dict[Path, dict] = {}
+    out, merged, skipped = plan_import(RunDir(run), Path(file), docs)
+    write_json(out, docs[out])
     log(f"merged {len(merged)} device row(s) into {out}" +
         (f"; skipped {len(skipped)} not in this run: {', '.join(skipped)}" if skipped else ""))
     return out
@@ -126,7 +135,7 @@ def format_summary(doc: dict) -> str:
         size = r.get("size_bytes")
         lines.append((r.get("candidate", "?"), r.get("format", "?"), r.get("precision") or "fp32",
                       _num(size and size / 1e6, ".3f"),
-                      _num(lat.get("median"), ".3g") + band, _num(r.get("peak_ram_mb"), ".1f"),
+                      _num(lat.get(lat.get("statistic") or "median"), ".3g") + band, _num(r.get("peak_ram_mb"), ".1f"),
                       _num(r.get("accuracy"), ".4f"), (r.get("provenance") or {}).get("latency", "-"),
                       (r.get("error") or "")[:60]))
     widths = [max(len(str(x[i])) for x in lines) for i in range(len(head))]

@@ -34,13 +34,24 @@ class _SafeUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a CIFAR batch")
 
 
-def _load(path: Path) -> dict:
+_FIX = "Point --data at the extracted cifar-10-batches-py or cifar-100-python directory."
+
+
+def _load(path: Path, keys: tuple[str, ...] = ()) -> dict:
+    """One batch as a dict with str keys; it must hold ``keys`` (one-line error otherwise)."""
     try:
         with open(path, "rb") as f:
             d = _SafeUnpickler(f, encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError) as e:
-        raise EdgepruneError(f"{path}: not a valid CIFAR python batch ({e}).", "Point --data at the extracted cifar-10-batches-py or cifar-100-python directory.") from None
-    return {(k.decode() if isinstance(k, bytes) else k): v for k, v in d.items()}
+        raise EdgepruneError(f"{path}: not a valid CIFAR python batch ({e}).", _FIX) from None
+    if not isinstance(d, dict):
+        raise EdgepruneError(f"{path}: not a CIFAR python batch (it holds a {type(d).__name__}, not a dict).", _FIX)
+    d = {(k.decode() if isinstance(k, bytes) else k): v for k, v in d.items()}
+    missing = [k for k in keys if k not in d]
+    if missing:
+        raise EdgepruneError(f"{path}: not a CIFAR python batch (no {', '.join(repr(k) for k in missing)}; "
+                             f"it has {', '.join(map(repr, d)) or 'nothing'}).", _FIX)
+    return d
 
 
 def _kind(spec: str) -> str | None:
@@ -57,15 +68,15 @@ def load_cifar(spec: str, input_size: int | None = None, seed: int = 0) -> Datas
     root = Path(spec)
     kind = _kind(spec)
     if kind == "cifar10":
-        train = [_load(p) for p in sorted(root.glob("data_batch_*"))]
+        train = [_load(p, ("data", "labels")) for p in sorted(root.glob("data_batch_*"))]
         x_tr = np.concatenate([np.asarray(b["data"]) for b in train])
         y_tr = np.concatenate([np.asarray(b["labels"]) for b in train])
-        test = _load(root / "test_batch")
+        test = _load(root / "test_batch", ("data", "labels"))
         x_te, y_te = np.asarray(test["data"]), np.asarray(test["labels"])
         meta = _load(root / "batches.meta") if (root / "batches.meta").is_file() else {}
         names = meta.get("label_names")
     else:
-        train, test = _load(root / "train"), _load(root / "test")
+        train, test = _load(root / "train", ("data", "fine_labels")), _load(root / "test", ("data", "fine_labels"))
         x_tr, y_tr = np.asarray(train["data"]), np.asarray(train["fine_labels"])
         x_te, y_te = np.asarray(test["data"]), np.asarray(test["fine_labels"])
         names = _load(root / "meta").get("fine_label_names")
@@ -73,6 +84,8 @@ def load_cifar(spec: str, input_size: int | None = None, seed: int = 0) -> Datas
     labels = [n.decode() if isinstance(n, bytes) else str(n) for n in names] if names else [str(i) for i in range(n_cls)]
 
     def prep(x: np.ndarray) -> np.ndarray:
+        if x.size % (3 * 32 * 32) or x.size == 0:
+            raise EdgepruneError(f"{root}: CIFAR 'data' of shape {x.shape} is not a stack of 3x32x32 images.", _FIX)
         x = x.reshape(-1, 3, 32, 32).astype(np.float32) / 255.0
         return resize_batch(x, input_size) if input_size and input_size != 32 else x
 

@@ -93,9 +93,8 @@ def describe(fmt, exc: BaseException, model, sample) -> ExportFailed:
     """One-line error for a failed conversion of ``model`` to ``fmt`` (a :class:`~.formats.Format`)."""
     op = find_op(exc)
     if op is None:
-        return ExportFailed(f"{fmt.name}: {fmt.converter} failed ({_first_line(exc)}).",
-                            "Export the other format with --formats, or report this model.")
+        return ExportFailed(f"{fmt.name}: {fmt.converter} failed ({_first_line(exc)}).", "Report this model.")
     where = find_module(model, sample, op, fmt.decompose)
     place = f" in module '{where[0]}' ({where[1]})" if where else ""
     return ExportFailed(f"{fmt.name}: {fmt.converter} cannot convert op {_short(op)}{place}.",
-                        "Replace that layer, or export the other format with --formats.")
+                        "Replace that layer, or report this model.")

@@ -18,10 +18,10 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..errors import EdgepruneError
+from ..errors import EdgepruneError, WriteFailed, write_error
 from ..precision import INT8, artifact_name
-from ..runio import atomic_path, gzip_size, sha256_file
-from .agreement import Int8Rejected, check_agreement
+from ..runio import TEMP_MARK, atomic_path, gzip_size, sha256_file
+from .agreement import AGREEMENT_FLOOR, Int8Rejected, check_agreement
 from .calibration import Calibration, describe
 from .failures import ExportFailed, _first_line
 from .formats import Converted, Format
@@ -36,26 +36,48 @@ class AgreementInputs:
     origin: str
 
 
+@dataclass
+class Int8Settings:
+    """What the int8 artifacts of an export depend on besides the weights."""
+
+    calibration: Calibration
+    floor: float = AGREEMENT_FLOOR
+
+    def record(self) -> dict:
+        return {"calibration": self.calibration.record, "agreement_floor": self.floor}
+
+
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
 def twin_file(out_dir: Path, fmt: Format, fp32_entry: dict | None, converted: Converted,
-              check: Callable[[Path], object]) -> Iterator[tuple[Path, str]]:
+              check: Callable[[Path], object], fp32_name: str) -> Iterator[tuple[Path, str]]:
     """The fp32 twin to compare with: the exported fp32 file, or (fp32 not exported this time) the
-    converted bytes in a temp file that must first pass ``check(path)`` (parity with PyTorch)."""
+    converted bytes in a temp file (a marked temp of ``fp32_name``, cleaned if killed) that must first
+    pass ``check(path)`` (parity with PyTorch)."""
     if fp32_entry and "error" not in fp32_entry and (out_dir / fp32_entry["file"]).is_file():
         yield out_dir / fp32_entry["file"], fp32_entry["file"]
         return
     if fp32_entry and "error" in fp32_entry:
         raise ExportFailed(f"no valid fp32 twin to quantize ({fp32_entry['error']})", "Fix the fp32 export first.")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".twin-{fmt.name}.", suffix=".tmp", dir=out_dir)  # .tmp: cleaned if killed
-    os.close(fd)
+
+    def disk(e: OSError) -> BaseException:
+        return write_error(e, out_dir / fp32_name) or e
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{fp32_name}.{TEMP_MARK}twin-", suffix=f"{fmt.suffix}.tmp", dir=out_dir)
+        os.close(fd)
+    except OSError as e:
+        raise disk(e) from None
     tmp = Path(name)
     try:
-        tmp.write_bytes(converted.data)
+        try:
+            tmp.write_bytes(converted.data)
+        except OSError as e:
+            raise disk(e) from None
         check(tmp)
         yield tmp, "its fp32 conversion (parity-checked, not kept: fp32 not requested)"
     finally:
@@ -74,6 +96,12 @@ def export_int8(source_id: str, fmt: Format, converted: Converted, twin: Path, t
             q = QUANTIZERS[fmt.name](converted, calib.x)
         except EdgepruneError:
             raise
+        except OSError as e:  # the quantizer's scratch space is full or read-only: not a property of the model
+            disk = write_error(e, e.filename or "the quantizer's temporary files")
+            if disk is None:
+                raise ExportFailed(f"{label}: int8 quantization failed ({_first_line(e)}).",
+                                   "Export with --precision fp32, or report this model.") from e
+            raise disk from None
         except ImportError as e:
             raise ExportFailed(f"{label}: {e.name or e} is not installed.",
                                "Install the host extra: pip install 'edgeprune[host]'") from e
@@ -84,6 +112,8 @@ def export_int8(source_id: str, fmt: Format, converted: Converted, twin: Path, t
             tmp.write_bytes(q.data)
             agreement, io = check_agreement(tmp, fmt.suffix, twin, twin_name, fmt.layout, inputs.x, inputs.y,
                                             inputs.origin, label, floor)
+    except WriteFailed:
+        raise  # the disk, not the model: stop, keep what is on disk
     except Int8Rejected as e:
         final.unlink(missing_ok=True)
         _log(f"export {label}: REJECTED: {e.problem}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .formats import Converted, dist_version
+from .onnx_ram import RAM_LIMIT
 from .prepare import quiet, static_shapes
 
 OPSET = 18
@@ -38,17 +39,22 @@ def to_onnx(model, sample):
         return onnxslim.slim(proto)
 
 
-def convert(model, sample) -> Converted:
-    """Dense export, simplification, then sparse encoding (in this order: see sparse_onnx)."""
+def convert(model, sample, ram_limit: float | None = RAM_LIMIT) -> Converted:
+    """Dense export, simplification, then sparse encoding (in this order: see sparse_onnx).
+
+    Encodings are chosen so that ONNX Runtime's peak RAM stays within
+    ``ram_limit`` x the dense graph's, measured (see onnx_ram); None: the smallest, unmeasured.
+    """
     import onnx
 
-    from .sparse_onnx import encode_model
+    from .onnx_ram import encode_within_ram
 
     proto = to_onnx(model, sample)
     opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
     if opset < 17:
         raise ValueError(f"exported opset {opset} < 17")
-    dense = proto.SerializeToString()
-    encoding = encode_model(proto)
+    dense = proto.SerializeToString()  # what int8 quantizes (see quantize)
+    encoding, ram = encode_within_ram(proto, ram_limit)
     onnx.checker.check_model(proto, full_check=True)
-    return Converted(proto.SerializeToString(), encoding, {"opset": opset, "simplifier": "onnxslim"}, dense)
+    details = {"opset": opset, "simplifier": "onnxslim", **({"ram": ram} if ram else {})}
+    return Converted(proto.SerializeToString(), encoding, details, dense)

@@ -10,8 +10,10 @@ a pruned weight at exactly 0, so the zeros survive quantization.
   symmetric per output channel, int8 activations asymmetric per tensor, MinMax
   calibration. Input and output stay float32 (QuantizeLinear after the input,
   DequantizeLinear before the output). The int8 weight initializers are then
-  encoded like fp32 ones (:mod:`.sparse_onnx`); ORT folds the decode subgraph at
-  load, before its QDQ fusions, so the fused int8 kernels see constants.
+  encoded like fp32 ones (:mod:`.sparse_onnx`), under the same peak-RAM limit
+  (:mod:`.onnx_ram`: within 1.1x the unencoded int8 graph's peak, measured);
+  ORT folds the decode subgraph at load, before its QDQ fusions, so the fused
+  int8 kernels see constants.
 - TFLite: ``ai-edge-quantizer``'s static int8 recipe (``static_wi8_ai8``:
   weights int8 symmetric per channel, activations int8 per tensor, min/max
   calibration through LiteRT) on the litert-torch fp32 file, with the recipe's
@@ -33,6 +35,7 @@ from typing import Callable
 import numpy as np
 
 from .formats import Converted, dist_version
+from .onnx_ram import RAM_LIMIT
 from .prepare import quiet
 
 
@@ -50,7 +53,8 @@ ONNX_SCHEME = {
     "activations": "int8, asymmetric, per tensor",
     "calibration_method": "MinMax",
     "io": "float32 input and output (QuantizeLinear after the input, DequantizeLinear before the output)",
-    "sparse": "int8 weight initializers encoded like fp32 ones (decode subgraph folded by ONNX Runtime at load)",
+    "sparse": "int8 weight initializers encoded like fp32 ones (decode subgraph folded by ONNX Runtime at load), "
+              "within the same peak-RAM limit against the unencoded int8 graph",
 }
 
 
@@ -78,11 +82,12 @@ def quantize_onnx_file(src: Path, dst: Path, calib: np.ndarray) -> int:
     return len(batches)
 
 
-def quantize_onnx(converted: Converted, calib: np.ndarray) -> Converted:
-    """int8 QDQ ONNX of ``converted.dense`` calibrated on NCHW ``calib``, then sparse-encoded."""
+def quantize_onnx(converted: Converted, calib: np.ndarray, ram_limit: float | None = RAM_LIMIT) -> Converted:
+    """int8 QDQ ONNX of ``converted.dense`` calibrated on NCHW ``calib``, then sparse-encoded within
+    ``ram_limit`` x the unencoded int8 graph's peak RAM at load (as fp32: :mod:`.onnx_ram`)."""
     import onnx
 
-    from .sparse_onnx import encode_model
+    from .onnx_ram import encode_within_ram
 
     with tempfile.TemporaryDirectory(prefix="edgeprune-int8-") as d:
         src, dst = Path(d) / "fp32.onnx", Path(d) / "int8.onnx"
@@ -90,11 +95,11 @@ def quantize_onnx(converted: Converted, calib: np.ndarray) -> Converted:
         with quiet():
             n = quantize_onnx_file(src, dst, calib)
         proto = onnx.load(str(dst))
-    encoding = encode_model(proto)
+    encoding, ram = encode_within_ram(proto, ram_limit)  # the unencoded int8 graph is the dense int8 peak
     onnx.checker.check_model(proto, full_check=True)
     details = {k: v for k, v in converted.details.items() if k in ("opset", "simplifier")}
     return Converted(proto.SerializeToString(), encoding,
-                     {**details, "quantization": {**ONNX_SCHEME, "version": dist_version("onnxruntime"),
+                     {**details, **({"ram": ram} if ram else {}), "quantization": {**ONNX_SCHEME, "version": dist_version("onnxruntime"),
                                                   "calibration_batches": n}})
 
 

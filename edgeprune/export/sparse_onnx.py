@@ -1,33 +1,41 @@
 """Compact ONNX encodings for pruned weights, decoded by standard ops at load.
 
-Each float initializer is replaced by the smallest of:
+Each float initializer (and each int8 weight of a QDQ model, rank >= 2) can be replaced by one of:
 
-``dense``    the initializer as is;
-``zeros``    ``ConstantOfShape`` (an all-zero tensor);
-``delta8``   nonzero values + uint8 gaps between their flat positions,
-             ``Cast -> CumSum -> ScatterND`` into zeros, ``Reshape``; a gap over
-             255 is bridged by explicit zero entries (about 5 bytes per nonzero);
-``delta16``  the same with uint16 gaps, for tensors above ~99.5 % sparsity;
-``delta4``   4-bit gaps, two per byte; nibble 0 is an escape that advances 15
-             positions without a value, so long gaps cost half a byte each 15
-             positions and no value; ``Gather`` maps entries to values (best for
-             int8 weights between ~75 % and ~97 % sparsity, and for fp32 near 90 %);
-``bitmask``  nonzero values + a packed bit mask (numel/8 bytes), unpacked with
-             ``BitShift``/``BitwiseAnd``, an int32 ``CumSum`` gives each kept
-             element its value index, ``Gather`` (best below ~90 % sparsity).
+``dense``      the initializer as is;
+``zeros``      ``ConstantOfShape`` (an all-zero tensor);
+``delta8``     nonzero values + uint8 gaps between their flat positions, ``Cast`` (int32)
+``delta16``    -> ``CumSum`` -> ``ScatterElements`` into a flat zero tensor -> ``Reshape``;
+               a gap over 255 (uint16: 65,535) is bridged by explicit zero entries;
+``delta4``     4-bit gaps, two per byte; nibble 0 is an escape that advances 15 positions
+               without a value, ``Gather`` maps entries to values, one ``ScatterElements``
+               into a flat zero tensor (best for int8 weights between ~75 % and ~97 %
+               sparsity, and for fp32 near 90 %);
+``columns8``   the same per column along one axis, written by one ``ScatterElements``
+               straight into a zero tensor of the weight's shape (no flat copy, no
+               ``Reshape``: it holds less while ORT folds it, the file is larger); every
+               column holds as many entries as the fullest one, the others repeat their
+               last entry (the axis with the fewest entries is used);
+``bitmask``    nonzero values + a packed bit mask (numel/8 bytes), unpacked with
+               ``BitShift``/``BitwiseAnd``, an int32 ``CumSum`` gives each kept element its
+               value index, ``Gather``.
 
-Sizes are exact serialized byte counts of the nodes and initializers, so a
-tensor is never stored larger than dense. Every decode op has constant inputs
-only, so ONNX Runtime constant-folds the subgraph once at session creation (no
-``NonZero``: ORT does not fold it). ``sparse_initializer`` is not used: its
-INT64 COO indices cost 12 bytes per nonzero and lose to ``delta16`` unless a
-tensor has under one nonzero per 65,536 elements, which ``zeros`` covers.
+Sizes are exact serialized byte counts of the nodes and initializers. Every
+decode op has constant inputs only, so ONNX Runtime constant-folds the subgraph
+once at session creation (no ``NonZero``: ORT does not fold it); inference runs
+the dense graph. Folding costs memory, measured: ORT keeps every tensor a
+folded node produced until the whole folding pass ends (a chain of k foldable
+ops over B bytes peaks about k x B higher), so each encoding also reports
+``held``, the bytes its constants and intermediate tensors hold until then; the
+zero tensors the scatters write into are shared per shape (``Encoded.shared``)
+and costed once. The decoded tensor itself is not counted (the dense model
+holds it too). ``sparse_initializer`` is not used: its INT64 COO indices cost
+12 bytes per nonzero, and ORT's own densify of it peaked 1.1-1.4x the dense
+model too. :mod:`.onnx_plan` picks one option per tensor under a held-bytes budget.
 Run this after graph simplification, or the simplifier folds it back.
 """
 from __future__ import annotations
 
-import json
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -38,53 +46,79 @@ FLOAT_TYPES = ("float16", "float32", "float64")
 #: integer weights (QDQ int8) are encoded when they are matrices or kernels (rank >= 2);
 #: scales, zero points and int32 biases stay plain initializers for the QDQ fusions
 INT_WEIGHT_TYPES = ("int8",)
+INT32 = 6  # onnx.TensorProto.INT32
 
 
 @dataclass
 class Encoded:
-    """Nodes + initializers that compute one tensor (named like the initializer they replace)."""
+    """Nodes + initializers that compute one tensor (named like the initializer they replace).
+
+    ``shared``: zero tensors it scatters into, by name -> (node, initializers,
+    bytes); one per shape serves every tensor that needs it (ORT would merge
+    duplicates anyway), so they are emitted once and costed once.
+    """
 
     nodes: list = field(default_factory=list)
     initializers: list = field(default_factory=list)
+    held: int = 0  # bytes held while ORT folds the decode: constants + intermediate outputs (not ``shared``)
+    shared: dict = field(default_factory=dict)
 
     @property
     def nbytes(self) -> int:
-        return sum(p.ByteSize() for p in self.nodes) + sum(p.ByteSize() for p in self.initializers)
+        parts = self.nodes + self.initializers + [p for node, inits, _ in self.shared.values() for p in [node, *inits]]
+        return sum(p.ByteSize() for p in parts)
+
+    def graph_parts(self) -> tuple[list, list]:
+        """(nodes, initializers) of a standalone decode, shared zero tensors included."""
+        shared = list(self.shared.values())
+        return [n for n, _, _ in shared] + self.nodes, [i for _, inits, _ in shared for i in inits] + self.initializers
 
 
 class _Builder:
-    """Collects private constants and nodes for one tensor, with unique names."""
+    """Collects private constants and nodes for one tensor, with unique names and their held bytes."""
 
-    def __init__(self, name: str):
-        self.name, self.enc, self._n = name, Encoded(), 0
+    def __init__(self, name: str, dtype=np.float32):
+        self.name, self.dtype, self.enc, self._n = name, np.dtype(dtype), Encoded(), 0
 
     def const(self, tag: str, value: np.ndarray) -> str:
         from onnx import numpy_helper
 
+        value = np.asarray(value)
         cname = f"{self.name}::{tag}"
-        self.enc.initializers.append(numpy_helper.from_array(np.asarray(value), cname))
+        self.enc.initializers.append(numpy_helper.from_array(value, cname))
+        self.enc.held += value.nbytes
         return cname
 
-    def node(self, op: str, inputs: list[str], output: str | None = None, **attrs) -> str:
+    def node(self, op: str, inputs: list[str], output: str | None = None, nbytes: int = 0, **attrs) -> str:
+        """Add a node; ``nbytes`` is the size of its output (held until folding ends, unless it is the result)."""
         from onnx import helper
 
         self._n += 1
         out = output or f"{self.name}::{self._n}"
         self.enc.nodes.append(helper.make_node(op, inputs, [out], **attrs))  # node names are optional: omitted
+        if output is None:
+            self.enc.held += nbytes
         return out
 
+    def zeros(self, shape) -> str:
+        """A zero tensor of ``shape``, shared with every other encoding that needs the same one."""
+        from onnx import helper, numpy_helper
 
-def _zero_value(dtype: np.dtype):
-    from onnx import numpy_helper
-
-    return numpy_helper.from_array(np.zeros(1, dtype))
+        name = f"edgeprune::zeros::{self.dtype.name}::{'x'.join(map(str, shape))}"
+        dims = numpy_helper.from_array(np.array(shape, np.int64), f"{name}::shape")
+        node = helper.make_node("ConstantOfShape", [dims.name], [name], value=numpy_helper.from_array(np.zeros(1, self.dtype)))
+        self.enc.shared[name] = (node, [dims], int(np.prod(shape)) * self.dtype.itemsize)
+        return name
 
 
 def encode_zeros(w: np.ndarray, name: str) -> Encoded | None:
     if np.count_nonzero(w):
         return None
+    from onnx import numpy_helper
+
     b = _Builder(name)
-    b.node("ConstantOfShape", [b.const("shape", np.array(w.shape, np.int64))], name, value=_zero_value(w.dtype))
+    b.node("ConstantOfShape", [b.const("shape", np.array(w.shape, np.int64))], name,
+           value=numpy_helper.from_array(np.zeros(1, w.dtype)))
     return b.enc
 
 
@@ -107,17 +141,69 @@ def delta_entries(flat: np.ndarray, max_gap: int) -> tuple[np.ndarray, np.ndarra
     return gaps, values
 
 
+def _indices(b: _Builder, gaps: np.ndarray, axis: int) -> str:
+    """int32 positions: ``CumSum(Cast(gaps))`` along ``axis`` (ScatterElements takes int32)."""
+    cast = b.node("Cast", [b.const("gaps", gaps)], to=INT32, nbytes=4 * gaps.size)
+    return b.node("CumSum", [cast, b.const("axis", np.array(axis, np.int64))], nbytes=4 * gaps.size)
+
+
 def _encode_delta(w: np.ndarray, name: str, dtype: type) -> Encoded | None:
     flat = w.ravel()
-    if not np.count_nonzero(flat):
+    if not np.count_nonzero(flat) or flat.size >= 2**31:
         return None
     gaps, values = delta_entries(flat, int(np.iinfo(dtype).max))
-    b = _Builder(name)
-    idx = b.node("CumSum", [b.node("Cast", [b.const("gaps", gaps.astype(dtype)[:, None])], to=7),  # 7 = INT64
-                            b.const("axis", np.array(0, np.int64))])
-    zeros = b.node("ConstantOfShape", [b.const("numel", np.array([flat.size], np.int64))], value=_zero_value(w.dtype))
-    scattered = b.node("ScatterND", [zeros, idx, b.const("values", values)])
+    b = _Builder(name, w.dtype)
+    idx = _indices(b, gaps.astype(dtype), 0)
+    scattered = b.node("ScatterElements", [b.zeros([flat.size]), idx, b.const("values", values)], axis=0,
+                       nbytes=w.nbytes)
     b.node("Reshape", [scattered, b.const("shape", np.array(w.shape, np.int64))], name)
+    return b.enc
+
+
+def column_entries(w: np.ndarray, axis: int, max_gap: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(gaps, values)`` shaped like ``w`` with ``axis`` resized to the fullest column's entry count.
+
+    Along ``axis``, ``cumsum(gaps)`` gives each entry's position in its column
+    (the first gap counts from 0); a gap over ``max_gap`` is bridged by zero
+    entries; shorter columns repeat their last entry (gap 0, same value), empty
+    ones write 0 at 0.
+    """
+    cols = np.moveaxis(w, axis, -1).reshape(-1, w.shape[axis])  # one row per column
+    col, row = np.nonzero(cols)  # by column, then position
+    first = np.r_[True, col[1:] != col[:-1]] if len(col) else np.zeros(0, bool)
+    prev = np.where(first, 0, np.r_[0, row[:-1]])
+    bridges = np.maximum(-(-(row - prev) // max_gap) - 1, 0)
+    per = bridges + 1  # entries per kept element: its bridges, then itself
+    step = np.arange(per.sum()) - np.repeat(np.cumsum(per) - per, per)
+    real = step == np.repeat(bridges, per)
+    ent_col = np.repeat(col, per)
+    ent_row = np.where(real, np.repeat(row, per), np.repeat(prev, per) + (step + 1) * max_gap)
+    ent_val = np.where(real, np.repeat(cols[col, row], per), 0)
+    count = np.bincount(ent_col, minlength=len(cols))
+    m = max(int(count.max()), 1)
+    rows = np.zeros((len(cols), m), np.int64)
+    values = np.zeros((len(cols), m), w.dtype)
+    slot = np.arange(len(ent_col)) - (np.cumsum(count) - count)[ent_col]
+    rows[ent_col, slot], values[ent_col, slot] = ent_row, ent_val
+    last = np.minimum(np.arange(m)[None, :], np.maximum(count - 1, 0)[:, None])  # padding repeats the last entry
+    rows, values = np.take_along_axis(rows, last, axis=1), np.take_along_axis(values, last, axis=1)
+    shape = [*np.delete(w.shape, axis), m]
+    gaps = np.diff(rows, axis=1, prepend=0).reshape(shape)
+    return np.moveaxis(gaps, -1, axis), np.moveaxis(values.reshape(shape), -1, axis)
+
+
+def _encode_columns(w: np.ndarray, name: str, dtype: type) -> Encoded | None:
+    if not w.ndim or not np.count_nonzero(w) or w.size >= 2**31:
+        return None
+    nz = w != 0
+    fullest = {a: int(nz.sum(axis=a).max()) * (w.size // w.shape[a]) for a in range(w.ndim)}  # entries, no bridges
+    axis = min(fullest, key=lambda a: (fullest[a], a))
+    if fullest[axis] * (w.itemsize + np.dtype(dtype).itemsize) >= w.nbytes:  # cannot beat dense
+        return None
+    gaps, values = column_entries(w, axis, int(np.iinfo(dtype).max))
+    b = _Builder(name, w.dtype)
+    idx = _indices(b, gaps.astype(dtype), axis)
+    b.node("ScatterElements", [b.zeros(w.shape), idx, b.const("values", values)], name, axis=axis)
     return b.enc
 
 
@@ -149,49 +235,60 @@ def decode_nibbles(nib: np.ndarray, values: np.ndarray, numel: int) -> np.ndarra
 
 def encode_delta4(w: np.ndarray, name: str) -> Encoded | None:
     flat = w.ravel()
-    if not np.count_nonzero(flat):
+    if not np.count_nonzero(flat) or flat.size >= 2**31:
         return None
     nib, _ = nibble_entries(flat)
     n = len(nib)
     packed = np.zeros((n + 1) // 2 * 2, np.uint8)
     packed[:n] = nib
     packed = (packed[0::2] << 4 | packed[1::2])[:, None]  # [m, 1], first nibble in the high half
-    b = _Builder(name)
-    halves = b.node("BitwiseAnd", [b.node("BitShift", [b.const("nibbles", packed), b.const("shifts", np.array([4, 0], np.uint8))],
-                                          direction="RIGHT"), b.const("low4", np.array([15], np.uint8))])
-    nibs = b.node("Reshape", [b.node("Cast", [halves], to=6), b.const("flat", np.array([-1], np.int64))])  # INT32
+    m2 = 2 * len(packed)
+    b = _Builder(name, w.dtype)
+    shifted = b.node("BitShift", [b.const("nibbles", packed), b.const("shifts", np.array([4, 0], np.uint8))],
+                     direction="RIGHT", nbytes=m2)
+    halves = b.node("BitwiseAnd", [shifted, b.const("low4", np.array([15], np.uint8))], nbytes=m2)
+    nibs = b.node("Reshape", [b.node("Cast", [halves], to=INT32, nbytes=4 * m2), b.const("flat", np.array([-1], np.int64))],
+                  nbytes=4 * m2)
     if n % 2:
-        nibs = b.node("Slice", [nibs, b.const("start", np.array([0], np.int64)), b.const("n", np.array([n], np.int64))])
-    esc = b.node("Cast", [b.node("Equal", [nibs, b.const("zero", np.array([0], np.int32))])], to=6)
-    step = b.node("Add", [nibs, b.node("Mul", [esc, b.const("escape", np.array([NIBBLE_ESCAPE], np.int32))])])
+        nibs = b.node("Slice", [nibs, b.const("start", np.array([0], np.int64)), b.const("n", np.array([n], np.int64))],
+                      nbytes=4 * n)
+    esc = b.node("Cast", [b.node("Equal", [nibs, b.const("zero", np.array([0], np.int32))], nbytes=n)], to=INT32,
+                 nbytes=4 * n)
+    step = b.node("Add", [nibs, b.node("Mul", [esc, b.const("escape", np.array([NIBBLE_ESCAPE], np.int32))],
+                                       nbytes=4 * n)], nbytes=4 * n)
     axis = b.const("axis", np.array(0, np.int64))
-    pos = b.node("Sub", [b.node("CumSum", [step, axis]), b.const("one", np.array([1], np.int32))])
-    idx = b.node("Reshape", [b.node("Cast", [pos], to=7), b.const("column", np.array([-1, 1], np.int64))])  # INT64
-    real = b.node("Sub", [b.const("one_", np.array([1], np.int32)), esc])
-    vidx = b.node("Mul", [b.node("CumSum", [real, axis]), real])  # 1-based value index, 0 for escapes
-    vals = b.node("Gather", [b.const("values", np.concatenate([np.zeros(1, flat.dtype), flat[flat != 0]])), vidx], axis=0)
-    zeros = b.node("ConstantOfShape", [b.const("numel", np.array([flat.size], np.int64))], value=_zero_value(w.dtype))
-    b.node("Reshape", [b.node("ScatterND", [zeros, idx, vals]), b.const("shape", np.array(w.shape, np.int64))], name)
+    pos = b.node("Sub", [b.node("CumSum", [step, axis], nbytes=4 * n), b.const("one", np.array([1], np.int32))],
+                 nbytes=4 * n)
+    real = b.node("Sub", [b.const("one_", np.array([1], np.int32)), esc], nbytes=4 * n)
+    vidx = b.node("Mul", [b.node("CumSum", [real, axis], nbytes=4 * n), real], nbytes=4 * n)  # 1-based, 0 for escapes
+    vals = b.node("Gather", [b.const("values", np.concatenate([np.zeros(1, flat.dtype), flat[flat != 0]])), vidx],
+                  axis=0, nbytes=n * w.itemsize)
+    scattered = b.node("ScatterElements", [b.zeros([flat.size]), pos, vals], axis=0, nbytes=w.nbytes)
+    b.node("Reshape", [scattered, b.const("shape", np.array(w.shape, np.int64))], name)
     return b.enc
 
 
 def encode_bitmask(w: np.ndarray, name: str) -> Encoded | None:
     flat = w.ravel()
-    if not np.count_nonzero(flat):
+    if not np.count_nonzero(flat) or flat.size >= 2**31:
         return None
     keep = flat != 0
     b = _Builder(name)
     bits = b.const("bits", np.packbits(keep)[:, None])  # [m, 1], first element in the high bit
-    unpacked = b.node("BitwiseAnd", [b.node("BitShift", [bits, b.const("shifts", np.arange(7, -1, -1, dtype=np.uint8))],
-                                            direction="RIGHT"), b.const("one", np.array([1], np.uint8))])
-    # int32 (not int64) halves the numel-sized intermediates ORT folds at load
-    mask = b.node("Reshape", [b.node("Cast", [unpacked], to=6), b.const("flat", np.array([-1], np.int64))])  # 6 = INT32
+    m8 = 8 * len(np.packbits(keep))
+    shifted = b.node("BitShift", [bits, b.const("shifts", np.arange(7, -1, -1, dtype=np.uint8))], direction="RIGHT",
+                     nbytes=m8)
+    mask = b.node("BitwiseAnd", [shifted, b.const("one", np.array([1], np.uint8))], nbytes=m8)
+    mask = b.node("Reshape", [mask, b.const("flat", np.array([-1], np.int64))], nbytes=m8)
     if flat.size % 8:
         mask = b.node("Slice", [mask, b.const("start", np.array([0], np.int64)),
-                                b.const("numel", np.array([flat.size], np.int64))])
+                                b.const("numel", np.array([flat.size], np.int64))], nbytes=flat.size)
+    # cast late: only the int32 tensors CumSum needs are 4 bytes per element
+    mask = b.node("Cast", [mask], to=INT32, nbytes=4 * flat.size)
     # position i -> 1-based index of its value if kept, else 0 (a leading zero value); shaped before the Gather
-    index = b.node("Mul", [b.node("CumSum", [mask, b.const("axis", np.array(0, np.int64))]), mask])
-    index = b.node("Reshape", [index, b.const("shape", np.array(w.shape, np.int64))])
+    index = b.node("Mul", [b.node("CumSum", [mask, b.const("axis", np.array(0, np.int64))], nbytes=4 * flat.size),
+                           mask], nbytes=4 * flat.size)
+    index = b.node("Reshape", [index, b.const("shape", np.array(w.shape, np.int64))], nbytes=4 * flat.size)
     values = np.concatenate([np.zeros(1, flat.dtype), flat[keep]])
     b.node("Gather", [b.const("values", values), index], name, axis=0)
     return b.enc
@@ -202,68 +299,37 @@ ENCODINGS: dict[str, Callable[[np.ndarray, str], Encoded | None]] = {
     "zeros": encode_zeros,
     "delta8": lambda w, name: _encode_delta(w, name, np.uint8),
     "delta16": lambda w, name: _encode_delta(w, name, np.uint16),
+    "columns8": lambda w, name: _encode_columns(w, name, np.uint8),
     "delta4": encode_delta4,
     "bitmask": encode_bitmask,
 }
 
 
-def choose(w: np.ndarray, name: str, dense_bytes: int) -> tuple[str, Encoded | None]:
-    """Smallest encoding of ``w``; ``("dense", None)`` unless one is strictly smaller."""
-    best: tuple[str, Encoded | None] = ("dense", None)
-    size = dense_bytes
+def options(w: np.ndarray, name: str, dense_bytes: int) -> dict[str, Encoded | None]:
+    """Every encoding of ``w`` strictly smaller than dense, plus ``"dense": None``."""
+    out: dict[str, Encoded | None] = {"dense": None}
     for enc_name, encoder in ENCODINGS.items():
         enc = encoder(w, name)
-        if enc is not None and enc.nbytes < size:
-            best, size = (enc_name, enc), enc.nbytes
-    return best
+        if enc is not None and enc.nbytes < dense_bytes:
+            out[enc_name] = enc
+    return out
 
 
-def _encodable(init) -> bool:
+def choose(w: np.ndarray, name: str, dense_bytes: int) -> tuple[str, Encoded | None]:
+    """Smallest encoding of ``w``; ``("dense", None)`` unless one is strictly smaller."""
+    opts = options(w, name, dense_bytes)
+    best = min(opts, key=lambda k: (dense_bytes if opts[k] is None else opts[k].nbytes))
+    return best, opts[best]
+
+
+def encodable(init) -> bool:
+    """An initializer an encoding may replace: stored in the file, float, or an int8 weight of rank >= 2."""
     from onnx import helper
 
     if init.data_location == 1:  # external data
         return False
     dtype = helper.tensor_dtype_to_np_dtype(init.data_type).name
     return dtype in FLOAT_TYPES or dtype in INT_WEIGHT_TYPES and len(init.dims) >= 2
-
-
-def encode_model(model) -> dict[str, int]:
-    """Replace pruned float (and int8 weight) initializers of ``model`` in place; returns encoding counts.
-
-    The chosen encoding per tensor is recorded in ``metadata_props`` under
-    :data:`METADATA_KEY` (JSON name -> encoding), for inspection only.
-    """
-    from onnx import helper, numpy_helper
-
-    graph = model.graph
-    counts: Counter = Counter()
-    chosen: dict[str, str] = {}
-    kept, added, decode_nodes = [], [], []
-    for init in graph.initializer:
-        if not _encodable(init):
-            kept.append(init)
-            continue
-        w = numpy_helper.to_array(init)
-        enc_name, enc = choose(w, init.name, init.ByteSize())
-        counts[enc_name] += 1
-        if enc is None:
-            kept.append(init)
-            continue
-        chosen[init.name] = enc_name
-        added += enc.initializers
-        decode_nodes += enc.nodes
-    if chosen:
-        taken = {i.name for i in kept} | {o for n in graph.node for o in n.output}
-        clash = taken & {i.name for i in added}
-        if clash:
-            raise ValueError(f"encoded constant names collide with the graph: {sorted(clash)[:3]}")
-        graph.ClearField("initializer")
-        graph.initializer.extend(kept + added)
-        nodes = list(graph.node)
-        graph.ClearField("node")
-        graph.node.extend(decode_nodes + nodes)
-        helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props}, METADATA_KEY: json.dumps(chosen)})
-    return {k: counts[k] for k in ["dense", *ENCODINGS] if counts[k]}
 
 
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")  # the int8 model's own ops, not part of a weight encoding

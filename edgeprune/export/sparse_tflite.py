@@ -210,7 +210,6 @@ def load_model(buf: bytes):
 def pack_model(model) -> bytes:
     import flatbuffers
 
-    S = _schema()
     model.buffers = [_AlignedBuffer(None if b.data is None else np.asarray(b.data, np.uint8)) for b in model.buffers]
     total = sum(0 if b.data is None else len(b.data) for b in model.buffers)
     if total >= 2**31 - 2**24:

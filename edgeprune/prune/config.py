@@ -27,6 +27,10 @@ class PruneConfig:
     # dense training when no checkpoint is given
     dense_epochs: int = 30
     dense_lr: float | None = None
+    # where it runs (not part of any cache key: see edgeprune/device.py and prune/executor.py)
+    device: str = "auto"  # auto | cpu | cuda | mps: dense training, Phase 1, fine-tuning
+    executor: str = "local"  # local | ray: where Phase 3 candidates are computed
+    ray_address: str | None = None  # with executor="ray": an existing cluster; None starts a local Ray
 
     def __post_init__(self) -> None:
         self.signals = list(self.signals or ["product"])

@@ -18,6 +18,14 @@ from torch.nn import functional as F
 from .layers import Layer
 
 Batches = list[tuple[torch.Tensor, torch.Tensor]]
+
+# What each Phase 1 baseline scores and removes, written into ranges.json and part of its cache
+# key: a run whose ranges were scored under another definition recomputes them.
+DEFINITIONS = {
+    "mag": "|w|; lowest removed",
+    "snip": "|w * dL/dw| (Lee et al. 2019); lowest removed",
+    "grasp": "S = -w * (H g) (Wang et al. 2020, as published and in the authors' code); highest S removed",
+}
 Scorer = Callable[[nn.Module, list[Layer], Batches], dict[str, torch.Tensor]]
 IMPORTANCE: dict[str, Scorer] = {}
 
@@ -115,7 +123,12 @@ def double_backward_safe() -> Iterator[None]:
 
 @register("grasp")
 def grasp(model: nn.Module, layers: list[Layer], calib: Batches) -> dict[str, torch.Tensor]:
-    """GraSP: -w * (H g), Hessian-gradient product by double back-prop; keep the highest."""
+    """GraSP (Wang et al., ICLR 2020): S = -w * (H g) by double back-prop; the highest S are removed.
+
+    As published (and in the authors' code), the weights with the *highest* S are the ones whose
+    removal preserves gradient flow best, so they go first and the lowest S are kept. Scores here
+    follow this module's convention (higher = kept), so the returned score is ``-S = w * (H g)``.
+    """
     with double_backward_safe():
         return _grasp(model, layers, calib)
 
@@ -131,4 +144,5 @@ def _grasp(model: nn.Module, layers: list[Layer], calib: Batches) -> dict[str, t
         z = sum((gi * g0).sum() for gi, g0 in zip(grads, g_list))
         for acc, h in zip(hg, torch.autograd.grad(z, plist)):
             acc += h / len(calib)
-    return {k: -(p.detach() * h) for (k, p), h in zip(params.items(), hg)}
+    # keep-score = -S = w * (H g): the highest S (= -w * Hg) are removed first.
+    return {k: p.detach() * h for (k, p), h in zip(params.items(), hg)}

@@ -3,6 +3,10 @@
 Every step's output is a file in the run directory and doubles as its cache:
 re-running the same command skips what is already there (checked against the
 dense weights' hash and the plan), so an interrupted run resumes.
+
+Dense training, Phase 1 scoring and the signals run on ``cfg.device`` here;
+Phase 3 candidates run on an executor (:mod:`.executor`: in this process, or
+Ray tasks) that returns each candidate's record and bytes, written here.
 """
 from __future__ import annotations
 
@@ -18,12 +22,16 @@ import torch
 
 from .. import __version__
 from ..data import Dataset, load_dataset
+from ..device import device_record, resolve_device
 from ..errors import EdgepruneError
 from ..models import ModelSpec, build, create_model, load_weights, read_state_dict, resolve_spec
-from ..runio import RunDir, atomic_dir, atomic_path, clean_stale_temps, read_json, sha256_file, sha256_json, write_json
+from ..locks import clean_stage_temps, stage_lock
+from ..runio import (RunDir, atomic_dir, atomic_path, make_dir, read_json, read_json_object, sha256_bytes, sha256_file,
+                     sha256_json, write_json)
 from ..train import accuracy, fit
 from . import importance
 from .config import SIGNALS, PruneConfig
+from .executor import CandidateJob, Executor, Shared, check_executor, make_executor
 from .layers import Layer, discover, prunable
 from .masks import build_masks, global_sparsity, measured_sparsity, planned_count
 from .ranges import BASELINES, LayerRange, derive_ranges
@@ -67,12 +75,18 @@ def _validate(cfg: PruneConfig) -> None:
             raise EdgepruneError(f"Unknown strategy {', '.join(unknown)}.", f"Known: {', '.join(STRATEGIES)}.")
     if cfg.finetune_epochs < 0:
         raise EdgepruneError("--epochs must be >= 0.", "Use 0 to skip fine-tuning.")
+    check_executor(cfg)
 
 
 def _same_run(existing: dict, new: dict) -> list[str]:
     """Config keys that differ in ways that invalidate cached results."""
     keys = ("model", "model_args", "checkpoint", "data", "input_size", "seed", "calib_size", "dense_epochs", "dense_lr")
     return [k for k in keys if existing.get(k) != new.get(k)]
+
+
+def calib_key(cfg: PruneConfig) -> dict:
+    """What decides the calibration batches, hence every gradient score (Phase 1 ranges, gradient and product)."""
+    return {"size": cfg.calib_size, "batch": cfg.calib_batch, "seed": cfg.seed}
 
 
 def _calibration(data: Dataset, cfg: PruneConfig) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -85,16 +99,19 @@ def _calibration(data: Dataset, cfg: PruneConfig) -> list[tuple[torch.Tensor, to
             for i in range(0, len(y), cfg.calib_batch)]
 
 
+def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+
+
 def _save_weights(model: torch.nn.Module, path: Path) -> str:
     from safetensors.torch import save_file
 
-    sd = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
-        save_file(sd, str(tmp))
+        save_file(_state(model), str(tmp))
     return sha256_file(path)
 
 
-def prepare_dense(cfg: PruneConfig, rd: RunDir, data: Dataset, spec: ModelSpec) -> dict:
+def prepare_dense(cfg: PruneConfig, rd: RunDir, data: Dataset, spec: ModelSpec, device: str = "cpu") -> dict:
     """Dense weights in RUN/dense: the user's checkpoint, or trained here (cached)."""
     key = sha256_json({"spec": spec.to_json(), "data": data.info(), "checkpoint": cfg.checkpoint and sha256_file(cfg.checkpoint),
                        "recipe": dense_recipe(cfg).to_json()})
@@ -113,10 +130,11 @@ def prepare_dense(cfg: PruneConfig, rd: RunDir, data: Dataset, spec: ModelSpec) 
     else:
         recipe = dense_recipe(cfg)
         bar = _progress(total=recipe.epochs, desc="dense: train")
-        res = fit(model, data, recipe, on_epoch=lambda r: (bar.update(1), bar.set_postfix(val=f"{r['val_accuracy']:.3f}")))
+        res = fit(model, data, recipe, on_epoch=lambda r: (bar.update(1), bar.set_postfix(val=f"{r['val_accuracy']:.3f}")),
+                  device=device)
         bar.close()
         info.update(trained=True, recipe=recipe.to_json(), epochs=res.epochs, best_epoch=res.best_epoch,
-                    seconds=round(res.seconds, 1))
+                    seconds=round(res.seconds, 1), device=device)
     info["val_accuracy"] = accuracy(model, x_va, data.y_val)
     info["test_accuracy"] = accuracy(model, x_te, data.y_test)
     info["sha256"] = _save_weights(model, rd.dense_weights)
@@ -126,10 +144,13 @@ def prepare_dense(cfg: PruneConfig, rd: RunDir, data: Dataset, spec: ModelSpec) 
     return info
 
 
-def phase1_ranges(model: torch.nn.Module, layers: list[Layer], calib, rd: RunDir, dense_sha: str) -> list[LayerRange]:
+def phase1_ranges(model: torch.nn.Module, layers: list[Layer], calib, rd: RunDir, dense_sha: str,
+                  calib_info: dict) -> list[LayerRange]:
+    """Phase 1 ranges, cached in ranges.json under the dense weights' hash and the calibration (:func:`calib_key`)."""
     if rd.ranges_json.exists():
         doc = read_json(rd.ranges_json)
-        if doc.get("dense_sha256") == dense_sha:
+        if (doc.get("dense_sha256") == dense_sha and doc.get("calib") == calib_info
+                and doc.get("criteria") == importance.DEFINITIONS):
             return [LayerRange.from_json(d) for d in doc["layers"]]
     t0 = time.perf_counter()
     scores, skipped = {}, {}
@@ -143,8 +164,8 @@ def phase1_ranges(model: torch.nn.Module, layers: list[Layer], calib, rd: RunDir
             _log(f"phase 1: {crit} skipped ({skipped[crit]}); ranges come from the other baselines")
     ranges = derive_ranges(layers, scores, baselines=tuple(scores))
     write_json(rd.ranges_json, {
-        "dense_sha256": dense_sha, "baselines": list(scores), "skipped": skipped, "global_targets": [0.7, 0.8, 0.9],
-        "seconds": round(time.perf_counter() - t0, 2),
+        "dense_sha256": dense_sha, "calib": calib_info, "baselines": list(scores), "skipped": skipped,
+        "global_targets": [0.7, 0.8, 0.9], "criteria": importance.DEFINITIONS, "seconds": round(time.perf_counter() - t0, 2),
         "rules": "norm -> [0,0]; patch_embed -> [0.15,0.30]; < 10,000 params -> clamp to [0,0.10]; clamp [0,0.98]; first match wins",
         "layers": [r.to_json() for r in ranges],
     })
@@ -175,18 +196,26 @@ def _candidate_done(rd: RunDir, cid: str, key: str) -> dict | None:
     return None
 
 
-def phase3_candidate(cid: str, signal: str, strategy: str, plan: dict[str, float], scores, layers: list[Layer],
-                     spec: ModelSpec, dense_path: Path, data: Dataset, cfg: PruneConfig, rd: RunDir,
-                     merged: list[str], key: str) -> dict:
-    """Prune one plan with one signal, fine-tune with masks held, write the candidate atomically."""
-    model = build(spec, dense_path)
+def phase3_candidate(job: CandidateJob, scores: dict[str, torch.Tensor], shared: Shared, device: str = "cpu",
+                     progress: bool = True) -> tuple[dict, bytes]:
+    """Prune one plan with one signal, fine-tune with masks held on ``device``.
+
+    Pure: reads only its arguments, writes nothing; returns the candidate record
+    and its safetensors bytes (:func:`write_candidate` puts them in the run).
+    """
+    from safetensors.torch import load, save
+
+    cid, plan, layers, data, cfg = job.cid, job.plan, shared.layers, shared.data, shared.cfg
+    model = create_model(shared.spec)
+    load_weights(model, load(shared.dense), source="dense weights")
+    model.eval().to(device)
     masks = build_masks(scores, plan, layers)
     numel = {l.name: l.numel for l in layers}
     planned = {n: planned_count(r, numel[n]) / numel[n] for n, r in plan.items()}
     recipe = finetune_recipe(cfg)
     t0 = time.perf_counter()
     if recipe.epochs > 0:
-        bar = _progress(total=recipe.epochs, desc=f"  {cid}", leave=False)
+        bar = _progress(total=recipe.epochs, desc=f"  {cid}", leave=False, disable=not progress)
         res = fit(model, data, recipe, masks=masks,
                   on_epoch=lambda r: (bar.update(1), bar.set_postfix(val=f"{r['val_accuracy']:.3f}")))
         bar.close()
@@ -196,7 +225,7 @@ def phase3_candidate(cid: str, signal: str, strategy: str, plan: dict[str, float
 
         MaskHold(model, masks)
         epochs = best_epoch = 0
-    sd = model.state_dict()
+    sd = _state(model)
     measured = measured_sparsity(sd, plan)
     off = {n: (measured[n], planned[n]) for n in plan if abs(measured[n] - planned[n]) > 1e-3}
     if off:  # a bug, not user error: masks must hold exactly
@@ -204,78 +233,112 @@ def phase3_candidate(cid: str, signal: str, strategy: str, plan: dict[str, float
         raise RuntimeError(f"{cid}: {n} measured sparsity {m:.4f} != planned {p:.4f}")
     plan_layers = [l for l in layers if l.name in plan]
     cand = {
-        "id": cid, "signal": signal, "strategy": strategy, "merged": merged,
+        "id": cid, "signal": job.signal, "strategy": job.strategy, "merged": job.merged,
         "planned": planned, "measured": measured,
         "global_sparsity": global_sparsity(measured, plan_layers),
         "planned_global_sparsity": global_sparsity(planned, plan_layers),
         "val_accuracy": accuracy(model, data.normalize(data.x_val), data.y_val),
         "test_accuracy": accuracy(model, data.normalize(data.x_test), data.y_test),
         "epochs": epochs, "best_epoch": best_epoch, "seconds": round(time.perf_counter() - t0, 2),
-        "recipe": recipe.to_json(), "weights": "model.safetensors", "key": key,
+        "recipe": recipe.to_json(), "weights": "model.safetensors", "key": job.key, "device": device,
     }
-    with atomic_dir(rd.candidate_dir(cid)) as tmp:
-        cand["sha256"] = _save_weights(model, tmp / "model.safetensors")
+    return cand, save(sd)
+
+
+def write_candidate(rd: RunDir, cand: dict, weights: bytes) -> dict:
+    """Write RUN/candidates/<id>/ atomically (weights, then the record naming their sha256)."""
+    with atomic_dir(rd.candidate_dir(cand["id"])) as tmp:
+        (tmp / "model.safetensors").write_bytes(weights)
+        cand = {**cand, "sha256": sha256_bytes(weights)}
         write_json(tmp / "candidate.json", cand)
     return cand
 
 
-def run_prune(cfg: PruneConfig, out: str | Path) -> PruneResult:
-    """Run (or resume) the whole prune stage into ``out``."""
-    _validate(cfg)
-    rd = RunDir(out)
-    rd.root.mkdir(parents=True, exist_ok=True)
-    clean_stale_temps(rd.root)
-    created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    if rd.run_json.exists():
-        previous = read_json(rd.run_json)
-        created = previous.get("created", created)
-        diff = _same_run(previous.get("config", {}), cfg.to_json())
-        if diff:
-            raise EdgepruneError(f"{rd.root} already holds a run with a different {', '.join(diff)}.",
-                                 "Use another --out, or delete the directory to start over.")
-    if cfg.checkpoint and not Path(cfg.checkpoint).is_file():
+def _previous_created(rd: RunDir, cfg: PruneConfig) -> str | None:
+    """``created`` of the run already in ``rd`` (None if new); refuses one made with another config."""
+    if not rd.run_json.exists():
+        return None
+    previous = read_json_object(rd.run_json, "Use another --out, or delete the directory to start over.")
+    diff = _same_run(previous.get("config", {}), cfg.to_json())
+    if diff:
+        raise EdgepruneError(f"{rd.root} already holds a run with a different {', '.join(diff)}.",
+                             "Use another --out, or delete the directory to start over.")
+    return previous.get("created")
+
+
+def _check_checkpoint(cfg: PruneConfig, spec: ModelSpec) -> None:
+    """The checkpoint loads safely and fits the model (before anything is written)."""
+    if not cfg.checkpoint:
+        return
+    if not Path(cfg.checkpoint).is_file():
         raise EdgepruneError(f"Checkpoint {cfg.checkpoint} does not exist.", "Check the --checkpoint path.")
+    load_weights(create_model(spec), read_state_dict(cfg.checkpoint), source=f"checkpoint {cfg.checkpoint}")
+
+
+def run_prune(cfg: PruneConfig, out: str | Path, executor: Executor | None = None) -> PruneResult:
+    """Run (or resume) the whole prune stage into ``out`` (Phase 3 on ``executor``, default from ``cfg``).
+
+    Every input (options, model, data, checkpoint, an existing run's config) is
+    checked before ``out`` is created or anything is written into it.
+    """
+    _validate(cfg)
+    device = resolve_device(cfg.device)
+    rd = RunDir(out)
+    created = _previous_created(rd, cfg) or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     data = load_dataset(cfg.data, input_size=cfg.input_size, seed=cfg.seed)
     spec = resolve_spec(cfg.model, data.num_classes, data.input_shape[-1], cfg.model_args)
+    _check_checkpoint(cfg, spec)
+    make_dir(rd.root)
+    with stage_lock(rd.root, "prune"):
+        return _prune(cfg, rd, data, spec, created, device, executor)
+
+
+def _prune(cfg: PruneConfig, rd: RunDir, data: Dataset, spec: ModelSpec, created: str, device: str,
+           executor: Executor | None) -> PruneResult:
     torch.manual_seed(cfg.seed)
     if not rd.test_npz.exists():
         with atomic_path(rd.test_npz) as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, x=data.normalize(data.x_test), y=data.y_test)
-    dense = prepare_dense(cfg, rd, data, spec)
+    dense = prepare_dense(cfg, rd, data, spec, device)
     write_json(rd.run_json, {
         "edgeprune_version": __version__,
         "created": created,
         "seed": cfg.seed, "config": cfg.to_json(), "model": spec.to_json(), "data": data.info(),
         "dense": {k: dense[k] for k in ("val_accuracy", "test_accuracy", "weights", "sha256", "trained")},
-        "versions": _versions(),
+        "versions": _versions(), "device": device_record(cfg.device, device),
     })
-    model = build(spec, rd.dense_weights)
+    clean_stage_temps(rd.root, "prune")  # now a run directory: leftovers of a killed prune go
+    model = build(spec, rd.dense_weights).to(device)
     layers = discover(model)
-    calib = _calibration(data, cfg)
-    ranges = phase1_ranges(model, layers, calib, rd, dense["sha256"])
+    calib = [(x.to(device), y.to(device)) for x, y in _calibration(data, cfg)]
+    ranges = phase1_ranges(model, layers, calib, rd, dense["sha256"], calib_key(cfg))
     plans, merged = phase2_plans(ranges, cfg, rd, layers)
     n_merged = sum(len(v) for v in merged.values())
     _log(f"phase 2: {len(plans)} strategies" + (f" ({n_merged} merged as identical: " + ", ".join(
         f"{m}={k}" for k, v in merged.items() for m in v) + ")" if n_merged else ""))
     pl = prunable(layers)
-    candidates = []
-    jobs = [(s, name) for s in cfg.signals for name in plans]
-    bar = _progress(total=len(jobs), desc="phase 3: prune + fine-tune")
-    scores_by_signal: dict[str, dict] = {}
-    for signal, strategy in jobs:
+    pairs = [(s, name) for s in cfg.signals for name in plans]
+    bar = _progress(total=len(pairs), desc="phase 3: prune + fine-tune")
+    done: dict[str, dict] = {}
+    jobs: list[CandidateJob] = []
+    for signal, strategy in pairs:
         cid = f"{signal}-{strategy}"
         key = sha256_json({"dense": dense["sha256"], "plan": plans[strategy], "signal": signal,
-                           "recipe": finetune_recipe(cfg).to_json(), "calib": cfg.calib_size})
+                           "recipe": finetune_recipe(cfg).to_json(), "calib": calib_key(cfg)})
         cand = _candidate_done(rd, cid, key)
         if cand is None:
-            if signal not in scores_by_signal:
-                scores_by_signal[signal] = importance.score(signal, model, pl, calib)
-            cand = phase3_candidate(cid, signal, strategy, plans[strategy], scores_by_signal[signal], pl, spec,
-                                    rd.dense_weights, data, cfg, rd, [f"{signal}-{m}" for m in merged[strategy]], key)
-        candidates.append(cand)
+            jobs.append(CandidateJob(cid, signal, strategy, plans[strategy], [f"{signal}-{m}" for m in merged[strategy]], key))
+        else:
+            done[cid] = cand
+            bar.update(1)
+    shared = Shared(spec, rd.dense_weights.read_bytes(), data, pl, cfg,
+                    {s: importance.score(s, model, pl, calib) for s in dict.fromkeys(j.signal for j in jobs)})
+    for cand, weights in (executor or make_executor(cfg)).run(jobs, shared, cfg.device, bar.set_description):
+        done[cand["id"]] = write_candidate(rd, cand, weights)
         bar.update(1)
-        bar.set_postfix(last=f"{cid} {cand['global_sparsity']:.1%} val {cand['val_accuracy']:.3f}")
+        bar.set_postfix(last=f"{cand['id']} {cand['global_sparsity']:.1%} val {cand['val_accuracy']:.3f}")
+    candidates = [done[f"{s}-{name}"] for s, name in pairs]
     bar.close()
     _log(format_table(dense, candidates))
     return PruneResult(rd.root, dense, candidates, merged)

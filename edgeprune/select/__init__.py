@@ -11,6 +11,10 @@ the choice are therefore those of the exact file that ``ship`` bundles. Rows
 of other formats are listed in ``selection.json`` with the reason they were
 excluded. fp32 and int8 rows of the shipped format compete on their own
 measured figures (each int8 row has its own accuracy through its runtime).
+
+Tie rule: a difference inside the figures' uncertainty (or the tolerances,
+``tolerances=``; see :mod:`edgeprune.select.noise`) decides nothing; among
+ties the smaller and lighter artifact wins.
 """
 from __future__ import annotations
 
@@ -21,11 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EdgepruneError, NothingFeasible
-from ..runio import RunDir, read_json, sha256_file, write_json
-from .core import BUDGETS, OBJECTIVES, TIE_BREAK, UNITS, Budgets, Figure, Outcome, Row, Verdict, choose, fmt_value
+from ..runio import RunDir, read_json, sha256_file
+from .core import (BUDGETS, OBJECTIVES, TIE_BREAK, TIE_RULE, UNITS, Budgets, Figure, Outcome, Row, Verdict, choose,
+                   fmt_value)
+from .noise import TOLERANCE_FLAGS, Tolerances
 from .rows import rows_from_bench
+from .store import write_selection
 
-__all__ = ["select", "choose", "Budgets", "Row", "Figure", "TargetDefaults", "summary", "FORMATS"]
+__all__ = ["select", "choose", "Budgets", "Row", "Figure", "TargetDefaults", "Tolerances", "summary", "FORMATS",
+           "tolerances_from"]
 
 FORMATS = ("onnx", "tflite")
 
@@ -50,30 +58,59 @@ def _target_budgets_and_format(target: str) -> TargetDefaults:
                           prof.budgets.source, prof.to_json())
 
 
+EXAMPLES = {"max_size_mb": "5", "max_ram_mb": "256", "max_latency_ms": "50", "min_accuracy": "0.95 for 95%"}
+
+
 def _check_budget(name: str, value: float | None) -> None:
+    """Budgets obey the same rules as a profile's: maxima > 0, accuracy a fraction in [0, 1]."""
     flag = BUDGETS[name][1]
     if value is None:
         return
-    if not math.isfinite(value) or value < 0:
-        raise EdgepruneError(f"{flag} {value} is not a non-negative number.", f"Example: {flag} 5")
-    if name == "min_accuracy" and value > 1:
-        raise EdgepruneError(f"--min-accuracy {value} is above 1; accuracy is a fraction.",
-                             "Example: --min-accuracy 0.95 for 95%.")
+    example = f"Example: {flag} {EXAMPLES[name]}."
+    if name == "min_accuracy":
+        if not math.isfinite(value) or not 0 <= value <= 1:
+            raise EdgepruneError(f"--min-accuracy {value} is not a fraction in [0, 1].", example)
+    elif not math.isfinite(value) or value <= 0:
+        raise EdgepruneError(f"{flag} {value} is not a number > 0.", example)
+
+
+def tolerances_from(given: "Tolerances | dict[str, float | None] | None") -> tuple[Tolerances, dict[str, str]]:
+    """Checked :class:`Tolerances` (defaults where ``given`` has None) and where each value came from."""
+    if isinstance(given, Tolerances):
+        given = given.to_json()
+    given = {k: v for k, v in (given or {}).items() if v is not None}
+    unknown = sorted(set(given) - set(TOLERANCE_FLAGS))
+    if unknown:
+        raise EdgepruneError(f"Unknown tolerance {unknown[0]!r}.", f"Use one of {', '.join(TOLERANCE_FLAGS)}.")
+    for obj, v in given.items():
+        flag = TOLERANCE_FLAGS[obj][0]
+        if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise EdgepruneError(f"{flag} {v} is not a non-negative number.", f"Example: {flag} 0.05")
+        if obj == "accuracy" and v > 1:
+            raise EdgepruneError(f"--accuracy-tolerance {v} is above 1; accuracy is a fraction.",
+                                 "Example: --accuracy-tolerance 0.005 for half a percentage point.")
+    sources = {obj: TOLERANCE_FLAGS[obj][0] if obj in given else "default" for obj in TOLERANCE_FLAGS}
+    return Tolerances(**{k: float(v) for k, v in given.items()}), sources
 
 
 def select(run: str | Path, target: str, *, max_size_mb: float | None = None, max_ram_mb: float | None = None,
            max_latency_ms: float | None = None, min_accuracy: float | None = None,
-           fmt: str | None = None) -> dict:
+           fmt: str | None = None, tolerances: "Tolerances | dict[str, float | None] | None" = None) -> dict:
     """Choose a row for ``target``, write ``RUN/selection.json`` and return it.
 
-    Raises :class:`NothingFeasible` (exit code 2) after writing the file when
-    no row meets every budget.
+    ``tolerances``: per objective the smallest difference that may decide
+    (see :class:`Tolerances`; missing or None entries take the default).
+
+    When no row meets every budget, writes ``RUN/selection.failed.json`` instead
+    (the last good ``selection.json`` is kept) and raises :class:`NothingFeasible`
+    (exit code 2).
     """
     rd = RunDir(run)
     overrides = dict(max_size_mb=max_size_mb, max_ram_mb=max_ram_mb, max_latency_ms=max_latency_ms,
                      min_accuracy=min_accuracy)
     for k, v in overrides.items():
         _check_budget(k, v)
+    tol, tol_sources = tolerances_from(tolerances)
     if fmt is not None and fmt not in FORMATS:
         raise EdgepruneError(f"Unknown format {fmt!r}.", f"Use one of {', '.join(FORMATS)}.")
     prof = _target_budgets_and_format(target)
@@ -88,13 +125,13 @@ def select(run: str | Path, target: str, *, max_size_mb: float | None = None, ma
                              "Re-run 'edgeprune export' and 'edgeprune bench'.")
     budgets = Budgets(**{k: overrides[k] if overrides[k] is not None else getattr(prof.budgets, k) for k in BUDGETS})
     sources = {k: (BUDGETS[k][1] if overrides[k] is not None else f"target {prof.name}") for k in BUDGETS}
-    outcome = choose(rows, budgets, ship_fmt)
-    doc = selection_document(outcome, budgets, sources, prof=prof, target_arg=target, fmt=ship_fmt,
+    outcome = choose(rows, budgets, ship_fmt, tol)
+    doc = selection_document(outcome, budgets, sources, tol_sources, prof=prof, target_arg=target, fmt=ship_fmt,
                              fmt_source="--format" if fmt else f"preferred by target {prof.name}",
                              bench_path=bench_path, bench=bench, run=rd)
-    write_json(rd.selection_json, doc)
+    kept = write_selection(rd, doc)
     if outcome.choice is None:
-        raise NothingFeasible(doc["nothing_feasible"]["problem"], doc["nothing_feasible"]["fix"])
+        raise NothingFeasible(doc["nothing_feasible"]["problem"] + kept, doc["nothing_feasible"]["fix"])
     return doc
 
 
@@ -118,13 +155,15 @@ def row_json(v: Verdict) -> dict:
         **{obj: (r.figures[obj].value if obj in r.figures else None) for obj in OBJECTIVES},
         "provenance": {obj: f.provenance for obj, f in r.figures.items()},
         "methods": {obj: f.method for obj, f in r.figures.items() if f.method},
+        "uncertainty": {obj: f.uncertainty() for obj, f in r.figures.items()},
         "eligible": v.eligible, "feasible": v.feasible, "pareto": v.pareto, "chosen": v.chosen,
         "reason": v.reason, "violations": [x.to_json() for x in v.violations], "dominated_by": v.dominated_by,
         "error": r.error, "bench": r.info,
     }
 
 
-def selection_document(outcome: Outcome, budgets: Budgets, sources: dict[str, str], *, prof: TargetDefaults,
+def selection_document(outcome: Outcome, budgets: Budgets, sources: dict[str, str], tol_sources: dict[str, str], *,
+                       prof: TargetDefaults,
                        target_arg: str, fmt: str, fmt_source: str, bench_path: Path, bench: dict,
                        run: RunDir) -> dict:
     """The JSON written to ``selection.json`` (see docs/run-directory.md)."""
@@ -144,6 +183,9 @@ def selection_document(outcome: Outcome, budgets: Budgets, sources: dict[str, st
         "objectives": {obj: {"sense": sense, "unit": UNITS[obj]} for obj, sense in OBJECTIVES.items()},
         "figures_policy": "per objective, the best-provenance figure of the row: measured > measured-on-host > estimated",
         "tie_break": TIE_BREAK,
+        "tolerances": {obj: {"value": outcome.tolerances.of(obj), "kind": kind, "flag": flag, "source": tol_sources[obj]}
+                       for obj, (flag, kind) in TOLERANCE_FLAGS.items()},
+        "tie_rule": TIE_RULE,
         "choice": next((r for r in rows if r["chosen"]), None),
         "front": outcome.front,
         "rows": rows,

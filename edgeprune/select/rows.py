@@ -4,13 +4,15 @@ A bench file may hold several rows for one (candidate, format, precision): a hos
 estimate and, after ``edgeprune bench --import``, a row measured on the device.
 For each objective the figure with the best provenance wins
 (measured > measured-on-host > estimated > unlabelled); its label and method
-travel with it. Only rows for the same artifact (sha256) are merged.
+travel with it, with its uncertainty (:func:`.noise.figure_noise`). Only rows
+for the same artifact (sha256) are merged.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from .core import PROVENANCE_RANK, Figure, Row
+from .noise import figure_noise
 
 MB = 1e6  # size budgets are in 10^6 bytes
 
@@ -18,11 +20,17 @@ MB = 1e6  # size budgets are in 10^6 bytes
 _FIELDS = {
     "accuracy": ("accuracy", lambda r: r.get("accuracy")),
     "size_mb": ("size", lambda r: None if r.get("size_bytes") is None else r["size_bytes"] / MB),
-    "latency_ms": ("latency", lambda r: (r.get("latency_ms") or {}).get("median")),
+    "latency_ms": ("latency", lambda r: latency_value(r.get("latency_ms"))),
     "peak_ram_mb": ("peak_ram", lambda r: r.get("peak_ram_mb")),
 }
 _CARRY = ("artifact", "sha256", "size_bytes", "gzip_bytes", "runtime", "runtime_version", "threads", "threads_profile",
           "n_eval", "latency_ms", "memory_settings")
+
+
+def latency_value(lat: dict | None) -> float | None:
+    """The figure a latency record is compared by: its ``statistic`` (median unless a tool printed only a mean)."""
+    lat = lat or {}
+    return lat.get(lat.get("statistic") or "median")
 
 
 def _figure(row: dict, objective: str) -> Figure | None:
@@ -36,7 +44,9 @@ def _figure(row: dict, objective: str) -> Figure | None:
         method = f"top-1 on {row['n_eval']} test images through {row.get('runtime', 'the runtime')}"
     if method is None and objective == "size_mb":
         method = "bytes of the artifact file / 10^6"
-    return Figure(float(value), prov, method)
+    # figures of one provenance and format in one bench share an estimate's band (one host -> device scale)
+    basis = f"{prov}:{row.get('format')}"
+    return Figure(float(value), prov, method, basis=basis, **figure_noise(row, objective, float(value)))
 
 
 def _rank(fig: Figure) -> int:

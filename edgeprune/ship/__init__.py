@@ -4,15 +4,17 @@
 ``edgeprune select``: the model file, ``manifest.json``, ``eval.npz``,
 ``README.md`` and ``report.html``. The bundle is built in a temporary
 directory and renamed into place (atomic), and re-shipping an unchanged
-selection is a no-op (idempotent). ``edgeprune.ship.verify`` checks a bundle
-on the device. Importing this package imports neither torch nor matplotlib.
+selection is a no-op (idempotent). With a signing key the manifest gets a
+detached ed25519 signature (:mod:`.signing`). ``edgeprune.ship.verify`` checks
+a bundle on the device. Importing this package imports neither torch nor matplotlib.
 """
 from __future__ import annotations
 
-import shutil
+import os
 from pathlib import Path
 
 from .. import __version__
+from ..locks import clean_stage_temps, stage_lock
 from ..runio import atomic_dir, read_json, sha256_file, sha256_json
 from .inputs import ShipInputs, load_inputs
 from .manifest import MANIFEST, safe_name
@@ -32,7 +34,7 @@ def _up_to_date(bundle: Path, key: str) -> bool:
         manifest = read_json(bundle / MANIFEST)
     except (OSError, ValueError):
         return False
-    if manifest.get("cache_key") != key:
+    if not isinstance(manifest, dict) or manifest.get("cache_key") != key:
         return False
     for name, entry in manifest.get("files", {}).items():
         p = safe_name(bundle, name)
@@ -41,17 +43,26 @@ def _up_to_date(bundle: Path, key: str) -> bool:
     return True
 
 
-def ship(run: str | Path, target: str) -> Path:
-    """Write (or keep, if current) ``RUN/ship/<target>/`` and return its path."""
+def ship(run: str | Path, target: str, sign_key: str | os.PathLike | None = None) -> Path:
+    """Write (or keep, if current) ``RUN/ship/<target>/`` and return its path.
+
+    ``sign_key``: an ed25519 private key (PEM); the manifest gets ``manifest.json.sig``.
+    """
     from .bundle import build_bundle
+    from .signing import load_private_key, sign_bundle
 
     inp = load_inputs(run, target)
+    key_obj = load_private_key(sign_key) if sign_key else None  # a bad key fails before any work
     final = inp.run.ship_dir(inp.target)
-    for stale in final.parent.glob(f".{final.name}.*.tmp"):  # left by a killed ship
-        shutil.rmtree(stale, ignore_errors=True)
-    key = cache_key(inp)
-    if _up_to_date(final, key):
-        return final
-    with atomic_dir(final) as tmp:
-        build_bundle(inp, tmp, key)
+    with stage_lock(inp.run.root, "ship"):
+        clean_stage_temps(inp.run.root, "ship")  # left by a killed ship
+        key = cache_key(inp)
+        if _up_to_date(final, key):
+            if key_obj is not None:
+                sign_bundle(final, key_obj)
+            return final
+        with atomic_dir(final) as tmp:
+            build_bundle(inp, tmp, key)
+            if key_obj is not None:
+                sign_bundle(tmp, key_obj)
     return final

@@ -12,6 +12,7 @@ from .. import __version__
 from ..runio import gzip_size, sha256_file, write_json
 from ..runtimes import open_runner
 from ..runtimes import to_layout
+from .devicecmds import device_bench
 from .evalset import EvalResult, run_eval, subset
 from .inputs import ShipInputs
 from .manifest import EVAL_FILE, MANIFEST, README, REPORT, SCHEMA, file_entries, tolerance_doc
@@ -62,7 +63,7 @@ def _precision_notes(inp: ShipInputs) -> dict:
 
 def _metric(choice: dict, obj: str, unit: str, **extra) -> dict:
     return {"value": choice[obj], "unit": unit, "provenance": choice["provenance"].get(obj, "unknown"),
-            "method": choice.get("methods", {}).get(obj), **extra}
+            "method": choice.get("methods", {}).get(obj), "uncertainty": (choice.get("uncertainty") or {}).get(obj), **extra}
 
 
 def _budgets(sel: dict, choice: dict) -> dict:
@@ -108,7 +109,8 @@ def build_manifest(inp: ShipInputs, res: EvalResult, *, model_name: str, model_p
         "labels": data["labels"],
         "metrics": {
             "accuracy": _metric(ch, "accuracy", "top-1 fraction", n_eval=bench.get("n_eval")),
-            "latency_ms": _metric(ch, "latency_ms", "ms, median of one inference", p90=lat.get("p90"),
+            "latency_ms": _metric(ch, "latency_ms", f"ms, {lat.get('statistic') or 'median'} of one inference",
+                                  p90=lat.get("p90"),
                                   low=lat.get("low"), high=lat.get("high"), runs=lat.get("runs"), threads=threads,
                                   device_threads=bench.get("threads_profile") or threads),
             "peak_ram_mb": _metric(ch, "peak_ram_mb", "MB, peak resident memory while running"),
@@ -136,5 +138,13 @@ def build_manifest(inp: ShipInputs, res: EvalResult, *, model_name: str, model_p
                           "pred": "top-1 predictions at ship time"},
                  "expected_accuracy": res.accuracy, "runtime": res.runtime, "runtime_version": res.runtime_version,
                  "machine": res.machine, "threads": threads, "tolerance": tolerance_doc(n_eval)},
+        "device_bench": device_bench(sel["target"], ch["format"], model_name,
+                                     _profile_runtime(sel, ch["format"]).get("runtime"),
+                                     _profile_runtime(sel, ch["format"]).get("threads") or bench.get("threads_profile")),
         "cache_key": cache_key,
     }
+
+
+def _profile_runtime(sel: dict, fmt: str) -> dict:
+    """The target profile's runtime record for ``fmt`` (selection.json keeps the profile)."""
+    return ((sel.get("target_profile") or {}).get("runtimes") or {}).get(fmt) or {}

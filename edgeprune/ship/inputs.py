@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import EdgepruneError
 from ..precision import FP32, artifact_name, entry_of
-from ..runio import RunDir, read_json, sha256_file, sha256_json
+from ..runio import RunDir, read_json_object, sha256_file, sha256_json
 
 
 @dataclass
@@ -36,19 +36,41 @@ def _need(path: Path, fix: str) -> Path:
 
 
 def _json(path: Path, fix: str) -> dict:
+    return read_json_object(path, fix)
+
+
+def _failed_attempt(rd: RunDir, target: str) -> str:
+    """' The last select for TARGET found nothing...' when selection.failed.json says so, else ''."""
+    path = rd.selection_failed_json
     try:
-        return read_json(_need(path, fix))
-    except ValueError as e:
-        raise EdgepruneError(f"{path} is not valid JSON ({e}).", fix) from None
+        failed = read_json_object(path, "")
+    except EdgepruneError:
+        return ""
+    if target not in (failed.get("target"), failed.get("target_arg")):
+        return ""
+    return f" The last select for {target} found nothing feasible ({path.name}, {failed.get('created')})."
+
+
+def _check_target(rd: RunDir, target: str) -> None:
+    """Raise the targets' 'Unknown target' error unless ``target`` is a profile or this run was benched for it."""
+    from ..targets import load_target
+
+    if not rd.bench_json(target).is_file():
+        load_target(target)
 
 
 def load_inputs(run: str | Path, target: str) -> ShipInputs:
     """Read selection.json for ``target`` and verify the chosen artifact is the benchmarked one."""
     rd = RunDir(run)
     redo = f"Run 'edgeprune select {run} --target {target}'."
+    if not rd.selection_json.is_file():
+        _check_target(rd, target)  # an unknown target is the first thing to say
+        raise EdgepruneError(f"{rd.selection_json} does not exist.{_failed_attempt(rd, target)}", redo)
     sel = _json(rd.selection_json, redo)
     if target not in (sel.get("target"), sel.get("target_arg")):
-        raise EdgepruneError(f"{rd.selection_json} is for target {sel.get('target')!r}, not {target!r}.", redo)
+        _check_target(rd, target)
+        raise EdgepruneError(f"{rd.selection_json} is for target {sel.get('target')!r}, not {target!r}."
+                             f"{_failed_attempt(rd, target)}", redo)
     choice = sel.get("choice")
     if not choice:
         raise EdgepruneError(f"{rd.selection_json} has no choice: nothing met the {sel['target']} budget.",

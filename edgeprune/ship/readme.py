@@ -1,6 +1,7 @@
 """README.md for the firmware team, generated from the manifest's real values."""
 from __future__ import annotations
 
+from .devicecmds import render as render_device_bench
 from .manifest import EVAL_FILE, tolerance
 
 _FIGURE_NAMES = {"accuracy": "Accuracy", "latency_ms": "Latency", "peak_ram_mb": "Peak RAM", "size_mb": "Size"}
@@ -259,6 +260,10 @@ It checks the sha256 of every file in `manifest.json`, runs `{EVAL_FILE}` throug
 exactly when the runtime name, version and CPU architecture match those used at ship time
 ({ev["runtime"]} {ev["runtime_version"]}, {ev["machine"]}), otherwise within
 {tolerance(ev["n"], False):.4f}. Exit code 0 means the bundle is intact and behaves as shipped, 1 means a mismatch.
+
+## Measure it on the device
+
+{render_device_bench(m["device_bench"]) if m.get("device_bench") else "No device command recorded."}
 
 ## Figures and how they were obtained
 

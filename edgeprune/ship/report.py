@@ -3,10 +3,15 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+from dataclasses import dataclass
 from html import escape
+
+from .labels import label_boxes, place_labels
 
 OBJ_LABEL = {"accuracy": "accuracy", "size_mb": "size (MB)", "latency_ms": "latency (ms)", "peak_ram_mb": "peak RAM (MB)"}
 BUDGET_OF = {"latency_ms": "max_latency_ms", "size_mb": "max_size_mb"}
+PANELS = ("latency_ms", "size_mb")  # x axes of the Pareto plot (y: accuracy)
 COLORS = {"chosen": "#d62728", "front": "#2ca02c", "feasible": "#1f77b4", "infeasible": "#9e9e9e",
           "excluded": "#cfcfcf", "budget": "#d62728"}
 
@@ -47,17 +52,32 @@ def _axis_note(rows: list[dict], obj: str) -> str:
         p for p in provs if p != "measured")
 
 
-def pareto_png(sel: dict) -> str:
-    """Accuracy vs latency and vs size, budget lines, the choice starred (base64 PNG)."""
+@dataclass
+class ParetoPlot:
+    """The plot and its point labels per panel: only the choice and the front, never overlapping."""
+
+    png: str  # base64
+    labelled: dict[str, list[str]]  # panel objective -> keys labelled on it
+    left_out: dict[str, list[str]]  # front rows with no room for a label on that panel
+
+
+def _to_label(rows: list[dict]) -> list[dict]:
+    """The choice first, then the front rows by accuracy (the order in which they get room)."""
+    return sorted((r for r in rows if r["pareto"] or r["chosen"]), key=lambda r: (not r["chosen"], -r["accuracy"], r["key"]))
+
+
+def pareto_figure(sel: dict):
+    """Accuracy vs latency and vs size, budget lines, the choice starred; returns ``(figure, left_out)``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator
 
     rows = [r for r in sel["rows"] if all(r.get(o) is not None for o in OBJ_LABEL) and r["error"] is None]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
     lim_acc = sel["budgets"]["min_accuracy"]["limit"]
-    for ax, obj in zip(axes, ("latency_ms", "size_mb")):
+    for ax, obj in zip(axes, PANELS):
         for cat in ("excluded", "infeasible", "feasible", "front", "chosen"):
             pts = [r for r in rows if _category(r) == cat]
             for measured in (True, False):
@@ -74,9 +94,6 @@ def pareto_png(sel: dict) -> str:
         if front:
             ax.scatter([r[obj] for r in front], [r["accuracy"] for r in front], marker="o", s=170,
                        facecolors="none", edgecolors="black", linewidths=0.8, zorder=2, label="on the Pareto front")
-        for r in rows:
-            if r["pareto"] or r["chosen"]:
-                ax.annotate(r["key"], (r[obj], r["accuracy"]), fontsize=7, xytext=(4, 4), textcoords="offset points")
         budget = sel["budgets"][BUDGET_OF[obj]]
         if budget["limit"] is not None:
             ax.axvline(budget["limit"], color=COLORS["budget"], ls="--", lw=1,
@@ -87,15 +104,32 @@ def pareto_png(sel: dict) -> str:
         xs = [r[obj] for r in rows if r[obj] > 0] + ([budget["limit"]] if budget["limit"] else [])
         if xs and max(xs) / min(xs) > 20:
             ax.set_xscale("log")
+            plain = FuncFormatter(lambda v, _: f"{v:g}")  # 2, 5, 10, 20, ... not 2x10^0 over 3x10^0
+            ax.xaxis.set_major_formatter(plain)
+            ax.xaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+            ax.xaxis.set_minor_formatter(plain)
         ax.set_xlabel(f"{OBJ_LABEL[obj]} [{_axis_note(rows, obj)}]")
         ax.set_ylabel(f"accuracy [{_axis_note(rows, 'accuracy')}]")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best", framealpha=0.85)
+        ax.margins(x=0.08, y=0.15)  # room for labels around points at the edges
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, framealpha=0.85)  # off the points
     fig.suptitle(f"{sel['target']}: Pareto front over accuracy, latency, size and peak RAM ({sel['format']} rows compete)",
                  fontsize=11)
+    left_out = {obj: place_labels(ax, [(r["key"], r[obj], r["accuracy"]) for r in _to_label(rows)],
+                                  markers=[(r[obj], r["accuracy"]) for r in rows])
+                for ax, obj in zip(axes, PANELS)}
+    return fig, left_out
+
+
+def pareto_png(sel: dict) -> ParetoPlot:
+    """:func:`pareto_figure` as a base64 PNG, with the labels of each panel."""
+    import matplotlib.pyplot as plt
+
+    fig, left_out = pareto_figure(sel)
     out = _png(fig)
+    labelled = {obj: list(label_boxes(ax)) for ax, obj in zip(fig.axes, PANELS)}
     plt.close(fig)
-    return out
+    return ParetoPlot(out, labelled, left_out)
 
 
 def sparsity_png(candidate: dict) -> str:
@@ -138,7 +172,8 @@ def _fig(v: float | None, obj: str) -> str:
 def _cards(m: dict) -> str:
     names = {"accuracy": "Accuracy", "latency_ms": "Latency (ms)", "peak_ram_mb": "Peak RAM (MB)", "size_mb": "Size (MB)"}
     return '<div class="cards">' + "".join(
-        f'<div class="card"><div>{names[k]}{_prov(f["provenance"])}</div><div class="v">{_fig(f["value"], k)}</div>'
+        f'<div class="card"><div>{names[k]}{_prov(f["provenance"])}</div><div class="v">{_fig(f["value"], k)}'
+        f'{_interval({"uncertainty": {k: f.get("uncertainty")}}, k)}</div>'
         f'<div class="m">{escape(f.get("method") or "")}</div></div>' for k, f in m["metrics"].items()) + "</div>"
 
 
@@ -153,11 +188,28 @@ def _budget_rows(m: dict) -> str:
     return "".join(out)
 
 
+def _interval(r: dict, obj: str) -> str:
+    """The figure's uncertainty interval, if it has a width."""
+    u = (r.get("uncertainty") or {}).get(obj) or {}
+    if u.get("low") is None or u.get("high") is None or u["low"] == u["high"]:
+        return ""
+    band = f", band &plusmn;{u['band']:.0%}" if u.get("band") else ""
+    return f'<br><small title="{escape(u.get("how") or "")}">[{_fig(u["low"], obj)}, {_fig(u["high"], obj)}]{band}</small>'
+
+
+def _tolerances(sel: dict) -> str:
+    tol = sel.get("tolerances") or {}
+    parts = [f"{o} {t['value']:g}" + (" (absolute)" if t["kind"].startswith("absolute") else " (relative)")
+             + ("" if t["source"] == "default" else f" from {t['source']}") for o, t in tol.items()]
+    return (f" A difference is a tie when it lies within the figures' uncertainty (intervals under each figure) or "
+            f"the tolerances: {escape(', '.join(parts))}." if parts else "")
+
+
 def _candidate_rows(sel: dict) -> str:
     out = []
     for r in sorted(sel["rows"], key=lambda r: (not r["chosen"], not r["pareto"], not r["feasible"], r["key"])):
-        cells = "".join(f"<td class=n>{_fig(r.get(o), o)}{_prov(r['provenance'].get(o)) if r.get(o) is not None else ''}</td>"
-                        for o in OBJ_LABEL)
+        cells = "".join(f"<td class=n>{_fig(r.get(o), o)}{_prov(r['provenance'].get(o)) if r.get(o) is not None else ''}"
+                        f"{_interval(r, o)}</td>" for o in OBJ_LABEL)
         flags = " ".join(f for f, on in (("feasible", r["feasible"]), ("pareto", r["pareto"])) if on)
         out.append(f'<tr class="{"chosen" if r["chosen"] else ""}"><td><code>{escape(r["key"])}</code></td>{cells}'
                    f"<td>{flags or '-'}</td><td>{escape(r['reason'])}</td></tr>")
@@ -214,6 +266,15 @@ def _precision(m: dict) -> str:
             f"max logit error {a.get('max_abs_logit_error', 0):.3g} of {a.get('max_abs_fp32_logit', 0):.3g}{acc}.</p>")
 
 
+def _pareto(sel: dict) -> str:
+    plot = pareto_png(sel)
+    left = "; ".join(f"{', '.join(keys)} ({OBJ_LABEL[obj]} panel)" for obj, keys in plot.left_out.items() if keys)
+    note = (f" No room to label without overlap: {escape(left)}; every row is in the table below." if left else "")
+    return (f'<img alt="accuracy vs latency and vs size for every row" data-labels="{escape(json.dumps(plot.labelled))}" '
+            f'src="data:image/png;base64,{plot.png}">'
+            f'<p class="sub">Labelled: the choice and the rows on the Pareto front.{note}</p>')
+
+
 def render_report(m: dict, sel: dict, candidate: dict | None) -> str:
     """The complete HTML page for a bundle's manifest and its selection."""
     heads = "".join(f"<th>{escape(OBJ_LABEL[o])}</th>" for o in OBJ_LABEL)
@@ -228,9 +289,9 @@ def render_report(m: dict, sel: dict, candidate: dict | None) -> str:
 <h2>Budgets</h2>
 <table><tr><th>budget</th><th>limit</th><th>set by</th><th>this model</th><th>status</th></tr>{_budget_rows(m)}</table>
 <h2>Pareto front</h2>
-<img alt="accuracy vs latency and vs size for every row" src="data:image/png;base64,{pareto_png(sel)}">
+{_pareto(sel)}
 <h2>Candidates</h2>
-<p>{len(sel['rows'])} rows, {len(sel['front'])} on the Pareto front. Tie-break: {escape(', '.join(sel['tie_break']))}.</p>
+<p>{len(sel['rows'])} rows, {len(sel['front'])} on the Pareto front. Tie-break: {escape(', '.join(sel['tie_break']))}.{_tolerances(sel)}</p>
 <table><tr><th>row</th>{heads}<th>status</th><th>why it won or lost</th></tr>{_candidate_rows(sel)}</table>
 {f'<ul>{notes}</ul>' if notes else ''}
 <h2>Per-layer sparsity of {escape(m['candidate']['id'])}</h2>
