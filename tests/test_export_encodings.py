@@ -10,7 +10,7 @@ pytest.importorskip("ai_edge_litert")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from edgeprune.export import floor, onnx_plan, sparse_onnx, sparse_tflite  # noqa: E402
+from edgeprune.export import floor, onnx_plan, sparse_delta4, sparse_onnx, sparse_tflite  # noqa: E402
 
 DECODE_OPS = {"ScatterElements", "CumSum", "Gather", "BitShift", "BitwiseAnd", "ConstantOfShape", "Cast"}
 
@@ -114,9 +114,9 @@ def test_delta4_escapes_long_gaps_without_values():
     flat = np.zeros(1000, np.float32)
     where = [0, 14, 15, 16, 46, 999]
     flat[where] = np.arange(1, 7)
-    nib, escapes = sparse_onnx.nibble_entries(flat)
+    nib, escapes = sparse_delta4.nibble_entries(flat)
     assert nib.max() <= 15 and escapes == (30 - 1) // 15 + (953 - 1) // 15  # gaps 30 and 953 need escapes
-    assert np.array_equal(sparse_onnx.decode_nibbles(nib, flat[where], flat.size), flat)
+    assert np.array_equal(sparse_delta4.decode_nibbles(nib, flat[where], flat.size), flat)
 
 
 def test_int8_initializers_other_than_weights_stay_plain():

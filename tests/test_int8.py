@@ -13,7 +13,7 @@ ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("litert_torch")
 pytest.importorskip("ai_edge_quantizer")
 
-from edgeprune.export import export_run, sparse_onnx, sparse_tflite  # noqa: E402
+from edgeprune.export import export_run, sparse_delta4, sparse_onnx, sparse_tflite  # noqa: E402
 from edgeprune.runio import RunDir, read_json, sha256_file, write_json  # noqa: E402
 
 CID = "magnitude-fake-90"
@@ -152,8 +152,12 @@ def test_int8_sparse_onnx_weights_read_back_by_schema(int8_run):
     """The int8 initializers' encodings decode (ONNX reference evaluator) to int8 weights with the pruned zeros."""
     path = RunDir(int8_run).artifacts_dir / f"{CID}.int8.onnx"
     model = onnx.load(path)
-    enc = read_json(RunDir(int8_run).artifact_json(CID))["int8"]["formats"]["onnx"]["encoding"]
+    entry = read_json(RunDir(int8_run).artifact_json(CID))["int8"]["formats"]["onnx"]
+    enc = entry["encoding"]
     assert sum(v for k, v in enc.items() if k != "dense") >= 8
+    # int8 encodings are chosen under the same peak-RAM limit as fp32, measured against the unencoded int8 graph
+    ram = entry["ram"]
+    assert ram["limit"] == 1.1 and ram["dense_peak_mb"] > 0 and ram["peak_mb"] > 0 and ram["attempts"]
     decoded = sparse_onnx.decode_model(model)
     int8 = {k: v for k, v in decoded.items() if v.dtype == np.int8}
     assert len(int8) >= 8
@@ -166,7 +170,7 @@ def test_int8_sparse_onnx_weights_read_back_by_schema(int8_run):
             if f"{name}::n" in inits:  # an odd entry count pads the last byte
                 nib = nib[:int(inits[f"{name}::n"][0])]
             values = inits[f"{name}::values"][1:]
-            np.testing.assert_array_equal(sparse_onnx.decode_nibbles(nib, values, w.size).reshape(w.shape), w)
+            np.testing.assert_array_equal(sparse_delta4.decode_nibbles(nib, values, w.size).reshape(w.shape), w)
 
 
 def test_int8_sparse_tflite_weights_read_back_by_schema(int8_run):
