@@ -226,6 +226,8 @@ def export_run(run, formats: list[str] | None = None, candidates: list[str] | No
     run_info = read_json_object(rd.run_json, "Re-run edgeprune prune on this run.")
     sources = run_sources(rd, run_info, candidates)
     inputs = run_inputs(rd)
+    for s in sources:  # damaged weights are refused before anything is written (calibration included)
+        check_weights(s, sha256_file(s.weights))
     with stage_lock(rd.root, "export"):
         clean_stage_temps(rd.root, "export")
         int8 = None
