@@ -234,11 +234,19 @@ def encode_bitmask(w: np.ndarray, name: str) -> Encoded | None:
 
 
 #: encoding name -> encoder (None when it does not apply); "dense" is the fallback.
+def encode_delta4(w: np.ndarray, name: str) -> Encoded | None:
+    """4-bit gaps (:mod:`.sparse_delta4`, its own module: it builds on :class:`_Builder`)."""
+    from .sparse_delta4 import encode_delta4 as encode
+
+    return encode(w, name)
+
+
 ENCODINGS: dict[str, Callable[[np.ndarray, str], Encoded | None]] = {
     "zeros": encode_zeros,
     "delta8": lambda w, name: _encode_delta(w, name, np.uint8),
     "delta16": lambda w, name: _encode_delta(w, name, np.uint16),
     "columns8": lambda w, name: _encode_columns(w, name, np.uint8),
+    "delta4": encode_delta4,
     "bitmask": encode_bitmask,
 }
 
@@ -304,8 +312,3 @@ def decode_model(model) -> dict[str, np.ndarray]:
     sub = helper.make_model(graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
     return dict(zip(outputs, ReferenceEvaluator(sub).run(None, {})))
 
-
-# delta4 lives in its own module (it builds on _Builder above); registered here, after columns8 and bitmask
-from .sparse_delta4 import encode_delta4  # noqa: E402
-
-ENCODINGS["delta4"] = encode_delta4
