@@ -29,7 +29,7 @@ def _ram(r: dict) -> str:
     return f"{r['peak_ram_mb_dense']:.1f} / {r['peak_ram_mb_encoded']:.1f} ({r['peak_ram_ratio']:.2f}x)"
 
 
-def _load(r: dict) -> str:
+def _load_ms(r: dict) -> str:
     dense, enc = (r["worker_load_ms_dense"], r["worker_load_ms_encoded"]) if "worker_load_ms_dense" in r \
         else (r["load_ms_dense"], r["load_ms_encoded"])
     return f"{dense:.0f} / {enc:.0f}"
@@ -37,13 +37,13 @@ def _load(r: dict) -> str:
 
 def size(d: dict) -> str:
     out = [f"Size ({_stamp(d)}). {d['note']}", "",
-           "| model | format | sparsity | dense MB | artifact MB | gzip MB | floor MB | artifact/floor | latency encoded/dense "
-           "| load ms dense/encoded | peak RAM MB dense/encoded |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "| model | format | precision | sparsity | dense MB | artifact MB | gzip MB | floor MB | artifact/floor "
+           "| latency encoded/dense | load ms dense/encoded | peak RAM MB dense/encoded |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in d["rows"]:
-        out.append(f"| {r['model']} | {r['format']} | {r['sparsity']:.0%} | {r['dense_bytes'] / 1e6:.2f} | "
+        out.append(f"| {r['model']} | {r['format']} | {r.get('precision', 'fp32')} | {r['sparsity']:.0%} | {r['dense_bytes'] / 1e6:.2f} | "
                    f"{r['artifact_bytes'] / 1e6:.2f} | {r['gzip_bytes'] / 1e6:.2f} | {r['floor_bytes'] / 1e6:.2f} | "
-                   f"{r['ratio_to_floor']:.3f} | {r['latency_ratio']:.3f} | {_load(r)} | {_ram(r)} |")
+                   f"{r['ratio_to_floor']:.3f} | {r['latency_ratio']:.3f} | {_load_ms(r)} | {_ram(r)} |")
     return "\n".join(out)
 
 
@@ -94,6 +94,25 @@ def contention(d: dict) -> str:
     return "\n".join(out)
 
 
+def int8(d: dict) -> str:
+    out = [f"int8 vs fp32 ({_stamp(d)})."]
+    acc = d.get("accuracy")
+    if acc:
+        out += ["", f"Accuracy on {acc['test_images']} test images of {acc['run']}: worst drop "
+                    f"{acc['worst_drop_points']} pp (goal <= {acc['goal_points']:g} pp: "
+                    f"{'met' if acc['goal_met'] else 'not met'}); {len(acc['rejected'])} int8 artifact(s) rejected.",
+                "", "| candidate | format | fp32 | int8 | drop pp | agreement |", "|---|---|---|---|---|---|"]
+        out += [f"| {r['candidate']} | {r['format']} | {r['accuracy_fp32']:.4f} | {r['accuracy_int8']:.4f} | "
+                f"{r['drop_points']:+.2f} | {r['agreement']:.1%} |" for r in acc["rows"]]
+    if d.get("latency"):
+        out += ["", "Host latency, 1 thread, measured on this host (not a device figure):", "",
+                "| model | px | format | fp32 ms | int8 ms | int8/fp32 | fp32 MB | int8 MB |", "|---|---|---|---|---|---|---|---|"]
+        out += [f"| {r['model']} | {r['input_px']} | {r['format']} | {r['fp32_ms']:.2f} | {r['int8_ms']:.2f} | "
+                f"{r['int8_over_fp32']:.3f} | {r['fp32_bytes'] / 1e6:.2f} | {r['int8_bytes'] / 1e6:.2f} |"
+                for r in d["latency"]]
+    return "\n".join(out)
+
+
 def with_markdown(d: dict, title: str) -> str:
     return f"{title} ({_stamp(d)}):\n\n{d['markdown']}"
 
@@ -121,7 +140,7 @@ def scale(d: dict) -> str:
 def main() -> int:
     parts = []
     for name, render in (("size", size), ("pipeline", pipeline), ("repeat", repeat), ("contention", contention),
-                         ("latency", lambda d: with_markdown(d, "Latency")),
+                         ("latency", lambda d: with_markdown(d, "Latency")), ("int8", int8),
                          ("quality-quick", lambda d: quality(d, "Quality, --quick")),
                          ("quality", lambda d: quality(d, "Quality")), ("scale", scale)):
         d = _load(name)

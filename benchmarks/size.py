@@ -7,21 +7,24 @@ Reports dense fp32 bytes, artifact bytes, gzip bytes, the floor, the ratio,
 ONNX Runtime / LiteRT latency of the encoded artifact against the dense
 artifact of the same model (measured interleaved in one process, 1 thread),
 and the peak RAM and load time of both as ``edgeprune bench`` measures them
-(its worker, a fresh process per artifact).
+(its worker, a fresh process per artifact; int8 rows against the dense int8 artifact).
+int8 rows (``--precisions``) are the export stage's int8 artifacts, each against
+its own floor (nnz(int8) x 1 B + positions' entropy), calibrated on 64
+random-normal images; the agreement floor is off (0) because a random-init
+model's predictions mean nothing: this benchmark measures bytes.
 
 BatchNorm statistics are randomised before export: timm zero-initialises the
 last BN of each residual block, which after BN folding would turn whole convs
 into zeros and flatter the ratios.
 
     python benchmarks/size.py                       # resnet18, vgg11 at 50/70/90/95 %
-    python benchmarks/size.py --models resnet18 --sparsities 0.9
+    python benchmarks/size.py --models resnet18 --sparsities 0.9 --precisions int8
 
 Writes benchmarks/size.json (next to RESULTS.md).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -66,11 +69,21 @@ def masked_state(model, sparsity: float, seed: int = 0) -> dict:
     return sd
 
 
-def export(spec, model, state: dict, sid: str, work: Path, formats: list[str]) -> dict:
+def int8_settings():
+    from edgeprune.export import Int8Settings
+    from edgeprune.export.calibration import Calibration
+
+    x = np.random.default_rng(1).standard_normal((64, 3, 32, 32)).astype(np.float32)
+    return Int8Settings(Calibration(x, {"file": "random-normal(seed=1, n=64)", "split": "random", "n": 64,
+                                        "sha256": "random-normal-seed1-64"}), floor=0.0)
+
+
+def export(spec, model, state: dict, sid: str, work: Path, formats: list[str], precisions: list[str]) -> dict:
     """Run edgeprune's export pipeline on ``state``; returns the ``<id>.json`` record."""
     from safetensors.torch import save_file
 
     from edgeprune.export import ParityInputs, Source, export_source
+    from edgeprune.precision import record_entries
 
     weights = work / f"{sid}.safetensors"
     save_file(state, str(weights))
@@ -81,8 +94,9 @@ def export(spec, model, state: dict, sid: str, work: Path, formats: list[str]) -
 
     x = np.random.default_rng(0).standard_normal((16, 3, 32, 32)).astype(np.float32)
     source = Source(sid, weights, weights.name, spec, [1, 3, 32, 32], load)
-    record = export_source(source, formats, work, ParityInputs(x, "random-normal(seed=0, n=16)"))
-    errors = {f: e["error"] for f, e in record["formats"].items() if "error" in e}
+    record = export_source(source, formats, work, ParityInputs(x, "random-normal(seed=0, n=16)"), precisions,
+                           int8_settings() if "int8" in precisions else None)
+    errors = {f"{f}/{p}": e["error"] for (f, p), e in record_entries(record).items() if "error" in e}
     if errors:
         raise SystemExit(f"export of {sid} failed: {errors}")
     return record
@@ -144,8 +158,9 @@ def peak_ram(path: Path, layout: str, repeats: int = 2) -> dict:
             "peak_ram_mb_runs": [r["peak_ram_mb"] for r in runs], "load_ms": statistics.median(r["load_ms"] for r in runs)}
 
 
-def run(models: list[str], sparsities: list[float], formats: list[str]) -> dict:
+def run(models: list[str], sparsities: list[float], formats: list[str], precisions: list[str]) -> dict:
     from edgeprune.export import get_format
+    from edgeprune.precision import entry_of
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="edgeprune-size-") as tmp:
@@ -154,40 +169,56 @@ def run(models: list[str], sparsities: list[float], formats: list[str]) -> dict:
             work.mkdir(parents=True)
             spec, model = make_model(name)
             print(f"[{name}] dense export ...", file=sys.stderr, flush=True)
-            dense_rec = export(spec, model, masked_state(model, 0.0), "dense", work, formats)
-            dense_ram = {f: peak_ram(work / dense_rec["formats"][f]["file"], get_format(f).layout) for f in formats}
+            dense_rec = export(spec, model, masked_state(model, 0.0), "dense", work, formats, precisions)
+            dense_ram = {(f, p): peak_ram(work / entry_of(dense_rec, f, p)["file"], get_format(f).layout)
+                         for f in formats for p in precisions}
             for s in sparsities:
                 sid = f"s{int(round(s * 100))}"
                 print(f"[{name}] {sid} export ...", file=sys.stderr, flush=True)
-                rec = export(spec, model, masked_state(model, s), sid, work, formats)
+                rec = export(spec, model, masked_state(model, s), sid, work, formats, precisions)
                 for f in formats:
-                    entry, dense_entry = rec["formats"][f], dense_rec["formats"][f]
-                    lat = latency(work / dense_entry["file"], work / entry["file"], get_format(f).layout)
-                    ram, dram = peak_ram(work / entry["file"], get_format(f).layout), dense_ram[f]
-                    rows.append({
-                        "model": name, "sparsity": s, "measured_sparsity": rec["sparsity"], "format": f,
-                        "dense_bytes": rec["dense_bytes"], "dense_artifact_bytes": dense_entry["bytes"],
-                        "artifact_bytes": entry["bytes"], "gzip_bytes": entry["gzip_bytes"],
-                        "floor_bytes": rec["floor_bytes"], "ratio_to_floor": entry["bytes"] / rec["floor_bytes"],
-                        "gzip_ratio_to_floor": entry["gzip_bytes"] / rec["floor_bytes"],
-                        "encoding": entry["encoding"], "parity_max_abs_diff": entry["parity"]["max_abs_diff"], **lat,
-                        "peak_ram_mb_dense": dram["peak_ram_mb"], "peak_ram_mb_encoded": ram["peak_ram_mb"],
-                        "peak_ram_ratio": ram["peak_ram_mb"] / dram["peak_ram_mb"],
-                        "peak_ram_mb_runs": {"dense": dram["peak_ram_mb_runs"], "encoded": ram["peak_ram_mb_runs"]},
-                        "worker_load_ms_dense": dram["load_ms"], "worker_load_ms_encoded": ram["load_ms"],
-                        "export_ram": {k: entry["ram"][k] for k in ("ratio", "limit", "why", "attempts")}
-                        if entry.get("ram") else None})
-                    print(_fmt_row(rows[-1]), file=sys.stderr, flush=True)
+                    for prec in precisions:
+                        rows.append(_row(name, s, f, prec, rec, dense_rec, work, get_format(f).layout,
+                                         dense_ram[f, prec]))
+                        print(_fmt_row(rows[-1]), file=sys.stderr, flush=True)
                 for f in formats:  # keep the temp dir small for vgg11
-                    (work / rec["formats"][f]["file"]).unlink()
+                    for prec in precisions:
+                        (work / entry_of(rec, f, prec)["file"]).unlink()
             del model
     return {"benchmark": "size", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": "python benchmarks/size.py " + " ".join(sys.argv[1:]), "note": NOTE,
             "host": {"machine": platform.machine(), "cpu": _cpu_name(), "cores": os.cpu_count(),
                      "python": platform.python_version()},
+            "precisions": precisions,
             "versions": {k: v for e in dense_rec["formats"].values()
                          for k, v in {**e["converter"], e["parity"]["runtime"]: e["parity"]["version"]}.items()},
             "rows": rows}
+
+
+def _row(name: str, s: float, f: str, prec: str, rec: dict, dense_rec: dict, work: Path, layout: str,
+         dram: dict) -> dict:
+    """One size row: the artifact against its own floor (int8: nnz(int8) x 1 B + positions' entropy), and its
+    peak RAM against the dense artifact of the same precision (``dram``)."""
+    from edgeprune.precision import entry_of
+
+    entry, dense_entry = entry_of(rec, f, prec), entry_of(dense_rec, f, prec)
+    floor = rec["floor_bytes"] if prec == "fp32" else rec["int8"]["floor_bytes"]
+    lat = latency(work / dense_entry["file"], work / entry["file"], layout)
+    ram = peak_ram(work / entry["file"], layout)
+    fidelity = ({"parity_max_abs_diff": entry["parity"]["max_abs_diff"]} if prec == "fp32" else
+                {"int8_max_abs_logit_error": entry["agreement"]["max_abs_logit_error"],
+                 "int8_top1_agreement_random_inputs": entry["agreement"]["top1_agreement"]})
+    return {"model": name, "sparsity": s, "measured_sparsity": rec["sparsity"], "format": f, "precision": prec,
+            "dense_bytes": rec["dense_bytes"], "dense_artifact_bytes": dense_entry["bytes"],
+            "artifact_bytes": entry["bytes"], "gzip_bytes": entry["gzip_bytes"], "floor_bytes": floor,
+            "ratio_to_floor": entry["bytes"] / floor, "gzip_ratio_to_floor": entry["gzip_bytes"] / floor,
+            "encoding": entry["encoding"], **fidelity, **lat,
+            "peak_ram_mb_dense": dram["peak_ram_mb"], "peak_ram_mb_encoded": ram["peak_ram_mb"],
+            "peak_ram_ratio": ram["peak_ram_mb"] / dram["peak_ram_mb"],
+            "peak_ram_mb_runs": {"dense": dram["peak_ram_mb_runs"], "encoded": ram["peak_ram_mb_runs"]},
+            "worker_load_ms_dense": dram["load_ms"], "worker_load_ms_encoded": ram["load_ms"],
+            "export_ram": {k: entry["ram"][k] for k in ("ratio", "limit", "why", "attempts")}
+            if entry.get("ram") else None}
 
 
 def _cpu_name() -> str:
@@ -200,16 +231,17 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-HEADER = (f"{'model':<9} {'sp':>4} {'fmt':<6} {'runtime':<14} {'dense MB':>8} {'artifact MB':>11} {'gzip MB':>8} "
-          f"{'floor MB':>8} {'ratio':>6} {'lat ms dense/enc':>17} {'enc/dense':>9} {'load ms dense/enc':>17} "
-          f"{'RAM MB dense/enc':>17} {'RAM x':>6}")
+HEADER = (f"{'model':<9} {'sp':>4} {'fmt':<6} {'prec':<4} {'runtime':<14} {'dense MB':>8} {'artifact MB':>11} "
+          f"{'gzip MB':>8} {'floor MB':>8} {'ratio':>6} {'lat ms dense/enc':>17} {'enc/dense':>9} "
+          f"{'load ms dense/enc':>17} {'RAM MB dense/enc':>17} {'RAM x':>6}")
 
 
 def _fmt_row(r: dict) -> str:
     lat = f"{r['latency_ms_dense']:.2f}/{r['latency_ms_encoded']:.2f}"
     load = f"{r['worker_load_ms_dense']:.0f}/{r['worker_load_ms_encoded']:.0f}"
     ram = f"{r['peak_ram_mb_dense']:.1f}/{r['peak_ram_mb_encoded']:.1f}"
-    return (f"{r['model']:<9} {r['sparsity']:>4.2f} {r['format']:<6} {r['runtime']:<14} {r['dense_bytes'] / 1e6:>8.2f} "
+    return (f"{r['model']:<9} {r['sparsity']:>4.2f} {r['format']:<6} {r.get('precision', 'fp32'):<4} "
+            f"{r['runtime']:<14} {r['dense_bytes'] / 1e6:>8.2f} "
             f"{r['artifact_bytes'] / 1e6:>11.2f} {r['gzip_bytes'] / 1e6:>8.2f} {r['floor_bytes'] / 1e6:>8.2f} "
             f"{r['ratio_to_floor']:>6.3f} {lat:>17} {r['latency_ratio']:>9.3f} {load:>17} {ram:>17} "
             f"{r['peak_ram_ratio']:>6.3f}")
@@ -220,10 +252,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--models", default="resnet18,vgg11")
     ap.add_argument("--sparsities", default="0.5,0.7,0.9,0.95")
     ap.add_argument("--formats", default="onnx,tflite")
+    ap.add_argument("--precisions", default="fp32,int8")
     ap.add_argument("--out", default=str(HERE / "size.json"))
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    doc = run(args.models.split(","), [float(s) for s in args.sparsities.split(",")], args.formats.split(","))
+    doc = run(args.models.split(","), [float(s) for s in args.sparsities.split(",")], args.formats.split(","),
+              args.precisions.split(","))
     print(NOTE)
     print(HEADER)
     for r in doc["rows"]:

@@ -93,11 +93,13 @@ def build_formats(profile, asked: list[str] | None) -> tuple[list[str], dict[str
 
 
 def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None, tolerances: dict | None = None,
-              formats: list[str] | None = None) -> Path:
+              formats: list[str] | None = None, precision: str = "both") -> Path:
     """Run every stage for ``target``; return the ship bundle directory.
 
     ``formats``: what to export and bench (default: the formats the target runs);
-    ``tolerances``: the selection's tie rule (see :func:`edgeprune.select.select`).
+    ``precision``: ``fp32``, ``int8`` or ``both`` (default) artifacts of those formats
+    are exported, benched and compete; ``tolerances``: the selection's tie rule
+    (see :func:`edgeprune.select.select`).
     """
     from .bench import bench_is_current, bench_run
     from .export import export_run
@@ -106,7 +108,10 @@ def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None, to
     from .ship import ship
     from .targets import load_target
 
-    profile = load_target(target)  # fail on bad input before any work
+    from .precision import check_precisions
+
+    precisions = check_precisions(precision)  # fail on bad input before any work
+    profile = load_target(target)
     fmts, skipped, ship_fmt = build_formats(profile, formats)
     tolerances_from(tolerances)
     name = profile.name
@@ -120,7 +125,7 @@ def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None, to
         with _stage("export", log):
             for f, why in skipped.items():
                 print(f"export: skipping {f}: {why}", file=sys.stderr, flush=True)
-            export_run(out, formats=fmts, skip_hint=EXPORT_SKIP_HINT)
+            export_run(out, formats=fmts, precisions=precisions, skip_hint=EXPORT_SKIP_HINT)
         with _stage("bench", log):
             if bench_is_current(out, target, formats=fmts):
                 print(f"bench: {rd.bench_json(name)} covers every current artifact; kept", file=sys.stderr)
@@ -136,7 +141,8 @@ def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None, to
         raise
     finally:
         _write_log(rd, {"target": name, "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                        "seconds": round(time.perf_counter() - t0, 2), "formats": fmts, "skipped_formats": skipped,
+                        "seconds": round(time.perf_counter() - t0, 2), "formats": fmts, "precisions": precisions,
+                        "skipped_formats": skipped,
                         "stages": log}, quiet=failed)
     _summary(rd, name, Path(bundle), log, fmts, skipped)
     return Path(bundle)

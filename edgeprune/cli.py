@@ -103,6 +103,11 @@ def prune(out, **kw):
 @main.command()
 @click.argument("run", required=False, type=click.Path(file_okay=False))
 @click.option("--formats", default="onnx,tflite", show_default=True)
+@click.option("--precision", type=click.Choice(["fp32", "int8", "both"]),
+              help="Weights precision of the artifacts [default: both in a run; with --model, both if --calib "
+                   "is given, else fp32]. int8 calibrates on training images and must agree with its fp32 twin.")
+@click.option("--calib", type=click.Path(dir_okay=False), help="With --model and int8: .npz with x = preprocessed "
+              "NCHW training images (never test).")
 @click.option("--candidates", help="Comma list of candidate ids (default: all, plus dense).")
 @click.option("--model", help="Export one model outside a run: timm name.")
 @click.option("--model-arg", "model_args", multiple=True, metavar="KEY=VALUE")
@@ -110,7 +115,7 @@ def prune(out, **kw):
 @click.option("--input-shape", help="With --model: e.g. 1,3,32,32.")
 @click.option("--out", type=click.Path(file_okay=False), help="With --model: output directory.")
 @_user_errors
-def export(run, formats, candidates, model, model_args, checkpoint, input_shape, out):
+def export(run, formats, precision, calib, candidates, model, model_args, checkpoint, input_shape, out):
     """Strip masks and write sparse-aware ONNX and TFLite artifacts, parity-checked."""
     from . import export as ex
 
@@ -119,9 +124,12 @@ def export(run, formats, candidates, model, model_args, checkpoint, input_shape,
         if not (checkpoint and input_shape and out):
             raise EdgepruneError("--model needs --checkpoint, --input-shape and --out.", "Example: edgeprune export --model resnet18 --checkpoint ck.safetensors --input-shape 1,3,32,32 --out DIR")
         shape = [int(s) for s in input_shape.split(",")]
-        ex.export_model(model, checkpoint, shape, out, formats=fmts, model_kwargs=_model_args(model_args))
+        ex.export_model(model, checkpoint, shape, out, formats=fmts, model_kwargs=_model_args(model_args),
+                        precisions=precision, calib=calib)
     elif run:
-        ex.export_run(run, formats=fmts, candidates=_csv(candidates))
+        if calib:
+            raise EdgepruneError("--calib is for --model exports.", "A run calibrates on its own training split.")
+        ex.export_run(run, formats=fmts, candidates=_csv(candidates), precisions=precision)
     else:
         raise EdgepruneError("Nothing to export.", "Give a RUN directory, or --model with --checkpoint.")
 
@@ -282,15 +290,17 @@ def keygen(out):
 @tolerance_options
 @click.option("--formats", help="Comma list of formats to export and bench (default: those the target's profile "
               "runs; e.g. jetson-nano: onnx).")
+@click.option("--precision", type=click.Choice(["fp32", "int8", "both"]), default="both", show_default=True,
+              help="Export fp32 and/or int8 artifacts of those formats; every one is benched and competes in select.")
 @_user_errors
-def build(target, out, max_size_mb, max_ram_mb, max_latency_ms, min_accuracy, formats, **kw):
+def build(target, out, max_size_mb, max_ram_mb, max_latency_ms, min_accuracy, formats, precision, **kw):
     """prune -> export -> bench -> select -> ship in one resumable command."""
     from .build import run_build
 
     tolerances = _tolerances(kw)
     run_build(_prune_config(**kw), out, target, budgets=dict(max_size_mb=max_size_mb, max_ram_mb=max_ram_mb,
               max_latency_ms=max_latency_ms, min_accuracy=min_accuracy), tolerances=tolerances,
-              formats=_csv(formats))
+              formats=_csv(formats), precision=precision)
 
 
 if __name__ == "__main__":  # pragma: no cover

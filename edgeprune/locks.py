@@ -31,7 +31,7 @@ LOCK_DIR = ".locks"
 STAGE_TEMPS: dict[str, list[tuple[str, tuple[str, ...], bool]]] = {
     "prune": [(".", ("run.json", "ranges.json", "strategies.json"), False), ("dense", ("*",), True),
               ("data", ("*",), True), ("candidates", ("*",), True)],
-    "export": [("artifacts", ("*",), False)],
+    "export": [("artifacts", ("*",), False), ("data", ("calib.npz",), False)],  # calib.npz: int8 calibration
     "bench": [("bench", ("*",), False)],
     "select": [(".", ("selection.json", "selection.failed.json"), False)],
     "ship": [("ship", ("*",), True)],  # also a signature temp inside a bundle

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import difflib
-import inspect
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any

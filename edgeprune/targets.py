@@ -137,6 +137,14 @@ class Calibration:
     runtime_factor: float = field(default=1.0, metadata=POSITIVE)  # device runtime / published runtime
     runtime_factor_source: str = ""
     notes: str = ""
+    # precision of the published figure and of the host reference built for it: int8 artifacts are
+    # estimated through int8 references where a profile has them (see edgeprune.bench.estimate)
+    precision: str = field(default="fp32", metadata=one_of("fp32", "int8"))
+
+    @property
+    def kind(self) -> str:
+        """What it calibrates: the format, with ``.int8`` for int8 references (``tflite.int8``)."""
+        return self.format if self.precision == "fp32" else f"{self.format}.{self.precision}"
 
     @property
     def device_reference_ms(self) -> float:
@@ -176,9 +184,13 @@ class Target:
     description: str = ""
     path: Path | None = field(default=None, metadata={"internal": True})
 
-    def calibrations(self, fmt: str) -> list[Calibration]:
-        """Calibrations for ``fmt``: the primary first, then cross-checks."""
-        return [c for c in self.calibration if c.format == fmt]
+    def calibrations(self, fmt: str, precision: str = "fp32") -> list[Calibration]:
+        """Calibrations for ``fmt`` at ``precision``: the primary first, then cross-checks.
+
+        ``fmt`` may also be a kind (``tflite.int8``, see :attr:`Calibration.kind`)."""
+        if "." in fmt:
+            fmt, precision = fmt.split(".", 1)
+        return [c for c in self.calibration if c.format == fmt and c.precision == precision]
 
     def threads(self, fmt: str) -> int:
         rc = self.runtimes.get(fmt)
@@ -398,8 +410,8 @@ def format_target(t: Target) -> str:
     if not t.calibration:
         lines.append("  none: latency is not estimated off the device")
     for i, c in enumerate(t.calibration):
-        role = "primary" if t.calibrations(c.format)[0] is c else "cross-check"
-        lines.append(f"  {c.format} ({role}, +-{c.error_band:.0%}): {c.describe()}")
+        role = "primary" if t.calibrations(c.kind)[0] is c else "cross-check"
+        lines.append(f"  {c.kind} ({role}, +-{c.error_band:.0%}): {c.describe()}")
         lines.append(f"    source: {c.source}")
         if c.runtime_factor_source:
             lines.append(f"    runtime factor: {c.runtime_factor_source}")

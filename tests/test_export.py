@@ -107,7 +107,7 @@ def test_rerun_skips_unchanged_artifacts(exported, capfd):
     before = {p.name: p.stat().st_mtime_ns for p in rd.artifacts_dir.iterdir()}
     export_run(exported, candidates=[CID])
     assert {p.name: p.stat().st_mtime_ns for p in rd.artifacts_dir.iterdir()} == before
-    assert capfd.readouterr().err.count("cached") == 2
+    assert capfd.readouterr().err.count("cached") == 4  # onnx, tflite, each fp32 and int8 (the default: both)
 
 
 def test_changed_weights_are_reexported_and_stale_formats_dropped(exported, tmp_path):
@@ -128,6 +128,7 @@ def test_changed_weights_are_reexported_and_stale_formats_dropped(exported, tmp_
     assert new["source"]["sha256"] == sha256_file(rd.candidate_weights(CID)) != old["source"]["sha256"]
     assert new["formats"]["onnx"]["sha256"] != old["formats"]["onnx"]["sha256"]
     assert "tflite" not in new["formats"] and not rd.artifact(CID, "tflite").exists()
+    assert "tflite" not in new["int8"]["formats"] and not (rd.artifacts_dir / f"{CID}.int8.tflite").exists()
 
 
 def test_parity_failure_leaves_no_artifact(fake_run_copy, monkeypatch):
@@ -136,7 +137,7 @@ def test_parity_failure_leaves_no_artifact(fake_run_copy, monkeypatch):
     monkeypatch.setattr(parity, "DEFAULT_RULE", parity.LogitsRule(rtol=-1.0, atol=-1.0))  # nothing can pass
     rd = RunDir(fake_run_copy)
     with pytest.raises(ExportFailed) as err:
-        export_run(fake_run_copy, formats=["onnx"], candidates=["magnitude-fake-50"])
+        export_run(fake_run_copy, formats=["onnx"], candidates=["magnitude-fake-50"], precisions="fp32")
     msg = str(err.value)
     assert "\n" not in msg and "disagrees with PyTorch" in msg and "1 of 1 artifacts failed" in msg
     assert not rd.artifact("magnitude-fake-50", "onnx").exists()

@@ -10,7 +10,7 @@ pytest.importorskip("ai_edge_litert")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from edgeprune.export import floor, onnx_plan, sparse_onnx, sparse_tflite  # noqa: E402
+from edgeprune.export import floor, onnx_plan, sparse_delta4, sparse_onnx, sparse_tflite  # noqa: E402
 
 DECODE_OPS = {"ScatterElements", "CumSum", "Gather", "BitShift", "BitwiseAnd", "ConstantOfShape", "Cast"}
 
@@ -50,13 +50,21 @@ def numpy_decode(model: onnx.ModelProto, name: str, shape) -> np.ndarray:
         else:  # columns: positions along one axis, the other coordinates as stored
             axis = int(inits[f"{name}::axis"])
             np.put_along_axis(out, np.cumsum(gaps, axis=axis), values, axis=axis)
+    elif f"{name}::nibbles" in inits:
+        packed = inits[f"{name}::nibbles"].ravel()
+        nib = np.stack([packed >> 4, packed & 15], axis=1).ravel()
+        if f"{name}::n" in inits:
+            nib = nib[:int(inits[f"{name}::n"][0])]
+        step = np.where(nib == 0, 15, nib).astype(np.int64)  # 0 = escape: 15 positions, no value
+        pos = np.cumsum(step) - 1
+        out.ravel()[pos[nib != 0]] = inits[f"{name}::values"][1:]
     elif f"{name}::bits" in inits:
         keep = np.unpackbits(inits[f"{name}::bits"].ravel())[: out.size].astype(bool)
         out.ravel()[keep] = inits[f"{name}::values"][1:]
     return out
 
 
-@pytest.mark.parametrize("encoding", ["delta8", "delta16", "columns8", "bitmask", "zeros"])
+@pytest.mark.parametrize("encoding", ["delta8", "delta16", "columns8", "delta4", "bitmask", "zeros"])
 @pytest.mark.parametrize("sparsity", [0.5, 0.9, 0.999, 1.0])
 @pytest.mark.parametrize("shape", [(37, 29), (300, 7)])  # odd numel: the bitmask tail; 300 rows: columns8 bridges
 def test_onnx_encoding_decodes_to_exactly_the_pruned_weights(encoding, sparsity, shape):
@@ -80,6 +88,43 @@ def test_onnx_encoding_decodes_to_exactly_the_pruned_weights(encoding, sparsity,
     assert np.array_equal(numpy_decode(model, "W", w.shape), w)  # our format, read by hand
     x = np.random.default_rng(1).standard_normal((2, shape[0])).astype(np.float32)
     np.testing.assert_allclose(ort_session(model).run(None, {"x": x})[0], x @ w, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("encoding", ["delta8", "columns8", "delta4", "bitmask"])
+@pytest.mark.parametrize("sparsity", [0.5, 0.9, 0.99])
+def test_int8_weights_encode_and_decode_exactly(encoding, sparsity):
+    """QDQ int8 weights (rank >= 2) are encoded like float ones and decode, in ORT too, to the same int8."""
+    rng = np.random.default_rng(3)
+    w = (rng.integers(-127, 128, (64, 3, 3, 9)) * (rng.random((64, 3, 3, 9)) >= sparsity)).astype(np.int8)
+    enc = sparse_onnx.ENCODINGS[encoding](w, "W")
+    if enc is None:  # columns8 declines where it cannot beat dense (int8: 1 B value + 1 B gap per entry)
+        assert encoding == "columns8" and sparsity == 0.5
+        return
+    nodes, inits = enc.graph_parts()
+    graph = helper.make_graph(nodes, "g", [], [helper.make_tensor_value_info("W", TensorProto.INT8, list(w.shape))],
+                              initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
+    onnx.checker.check_model(model, full_check=True)
+    assert np.array_equal(sparse_onnx.decode_model(model)["W"], w)
+    got = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {})[0]
+    assert got.dtype == np.int8 and np.array_equal(got, w)
+
+
+def test_delta4_escapes_long_gaps_without_values():
+    flat = np.zeros(1000, np.float32)
+    where = [0, 14, 15, 16, 46, 999]
+    flat[where] = np.arange(1, 7)
+    nib, escapes = sparse_delta4.nibble_entries(flat)
+    assert nib.max() <= 15 and escapes == (30 - 1) // 15 + (953 - 1) // 15  # gaps 30 and 953 need escapes
+    assert np.array_equal(sparse_delta4.decode_nibbles(nib, flat[where], flat.size), flat)
+
+
+def test_int8_initializers_other_than_weights_stay_plain():
+    """Scales, zero points (rank 1) and int32 biases are left for ORT's QDQ fusions."""
+    zp = numpy_helper.from_array(np.zeros(64, np.int8), "zp")
+    bias = numpy_helper.from_array(np.zeros(64, np.int32), "bias")
+    w = numpy_helper.from_array(np.zeros((64, 64), np.int8), "w")
+    assert not sparse_onnx.encodable(zp) and not sparse_onnx.encodable(bias) and sparse_onnx.encodable(w)
 
 
 def test_delta_entries_bridge_gaps_longer_than_the_index_type():
@@ -173,6 +218,16 @@ def test_tflite_layout_picks_the_cheapest_dimension(shape, dim, index_bytes):
     assert layout.nbytes(np.count_nonzero(w), 4) < w.nbytes
 
 
+def test_tflite_int8_csr_roundtrip():
+    """int8 values in CSR: 1 byte per value plus the index, read back by the schema reader."""
+    rng = np.random.default_rng(4)
+    w = (rng.integers(-127, 128, (32, 3, 3, 200)) * (rng.random((32, 3, 3, 200)) >= 0.9)).astype(np.int8)
+    layout = sparse_tflite.plan_layout(w)
+    values, sp = sparse_tflite.encode(w, layout)
+    assert values.dtype == np.int8 and layout.nbytes(np.count_nonzero(w), 1) < w.nbytes
+    assert np.array_equal(sparse_tflite.densify(w.shape, sp, values), w)
+
+
 def test_tflite_dense_tensors_stay_dense():
     assert sparse_tflite.plan_layout(pruned((64, 64), 0.0)) is None
     assert sparse_tflite.plan_layout(pruned((8, 8), 0.2)) is None  # too small to pay for the metadata
@@ -200,3 +255,13 @@ def test_floor_matches_the_definition():
     expected = 100 * 4 + 1000 * floor.binary_entropy(0.1) / 8 + 40
     assert rep["dense_bytes"] == 4040 and rep["floor_bytes"] == int(np.ceil(expected))
     assert rep["sparsity"] == pytest.approx(0.9)
+
+
+def test_int8_floor_counts_one_byte_per_kept_int8_weight():
+    w = np.zeros((10, 100), np.float32)
+    w[:, ::10] = 1.0
+    w[0, 1] = 1e-4  # rounds to 0 in int8 (below max / 254 of its channel): not a kept weight
+    bias = np.ones(10, np.float32)
+    expected = 100 * 1 + 1000 * floor.binary_entropy(0.1) / 8 + 40
+    assert floor.int8_floor_bytes({"w": w, "b": bias}) == int(np.ceil(expected))
+    assert floor.int8_floor_bytes({"w": np.ones((8, 8), np.float32)}) == 64  # unpruned: 1 B per weight

@@ -30,6 +30,7 @@ from edgeprune.runio import RunDir, read_json, sha256_file, write_json
 from test_ship import TARGET, export_artifacts, write_bench
 
 LOCKS = (".locks", ".locks/*")  # what every run command may create: its stage lock (and holder file)
+CALIB = ("data/calib.npz",)  # export's int8 calibration images (training split), cached in the run
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -205,7 +206,7 @@ def test_export_cleans_stale_temps_only_after_its_inputs_are_valid(fake_run_copy
     after = tree(rd.root)
     assert not stale.exists() and (rd.artifacts_dir / ".notes.tmp").read_text() == "user data"
     del before[stale.relative_to(rd.root).as_posix()]
-    assert_untouched(before, after, LOCKS + ("artifacts/magnitude-fake-50.*",))
+    assert_untouched(before, after, LOCKS + CALIB + ("artifacts/magnitude-fake-50.*",))
 
 
 def test_reference_cache_drops_a_killed_builds_temp(tmp_path, monkeypatch):
@@ -475,8 +476,12 @@ def test_export_out_of_space_on_the_second_format_keeps_the_first_recorded(fake_
     rec = read_json(rd.artifact_json("magnitude-fake-50"))
     assert list(rec["formats"]) == ["onnx"]  # recorded, not orphaned
     assert rec["formats"]["onnx"]["sha256"] == sha256_file(rd.artifact("magnitude-fake-50", "onnx"))
-    assert_untouched(before, tree(rd.root), LOCKS + ("artifacts", "artifacts/magnitude-fake-50.onnx",
-                                                     "artifacts/magnitude-fake-50.json"))
+    int8 = rec["int8"]["formats"]["onnx"]  # the int8 twin (default --precision both) is recorded as well
+    assert list(rec["int8"]["formats"]) == ["onnx"]  # (this random fake model's int8 is rejected: a verdict)
+    assert int8.get("rejected") or int8["sha256"] == sha256_file(rd.artifacts_dir / int8["file"])
+    assert_untouched(before, tree(rd.root), LOCKS + CALIB + ("artifacts", "artifacts/magnitude-fake-50.onnx",
+                                                             "artifacts/magnitude-fake-50.int8.onnx",
+                                                             "artifacts/magnitude-fake-50.json"))
 
 
 def test_export_that_cannot_write_its_record_removes_the_new_file(fake_run_copy, disk):
@@ -485,7 +490,7 @@ def test_export_that_cannot_write_its_record_removes_the_new_file(fake_run_copy,
     disk(rd.artifacts_dir, errno.ENOSPC, "magnitude-fake-50.json")
     line = one_line(*cli("export", rd.root, "--candidates", "magnitude-fake-50", "--formats", "onnx"))
     assert f"Cannot write {rd.artifact_json('magnitude-fake-50')}: no space left" in line
-    assert_untouched(before, tree(rd.root), LOCKS + ("artifacts",))  # no artifact without its record
+    assert_untouched(before, tree(rd.root), LOCKS + CALIB + ("artifacts",))  # no artifact without its record
 
 
 def test_ship_out_of_space_keeps_the_previous_bundle(shipped, disk):

@@ -166,7 +166,8 @@ def bench_is_current(run: str | os.PathLike, target: str | Target, formats: list
         return False
     rows = [r for r in rows if isinstance(r, dict)]
     failed = {id(r) for r in failed_rows({"rows": rows})}  # a failed artifact is benched again
-    have = {(r.get("candidate"), r.get("format"), r.get("sha256")) for r in rows if id(r) not in failed}
+    have = {(r.get("candidate"), r.get("format"), r.get("precision") or "fp32", r.get("sha256"))
+            for r in rows if id(r) not in failed}
     current = _only(run_artifacts(rd.artifacts_dir, rd.root), formats)
-    want = {(a.candidate, a.format, a.expected_sha256) for a in current}
+    want = {(a.candidate, a.format, a.precision, a.expected_sha256) for a in current}
     return bool(want) and want <= have

@@ -26,6 +26,16 @@ Further calibrations of the format are cross-checks: each implies its own
 scale, and their disagreement with the primary widens the error band beyond
 the profile's declared one. A band ``b`` means the device value is expected in
 [median / (1 + b), median x (1 + b)].
+
+Precision: the host's int8/fp32 speed ratio does not carry over to an ARM
+board (published TFLite int8 vs fp16 MobileNetV3-L: 1.3x slower on a Pi 4, 5.2x
+on a Pi 5). So int8 artifacts are a *kind* of their own (``tflite.int8``):
+where the profile publishes int8 latencies (``precision = "int8"``
+calibrations), int8 references are built with edgeprune's own int8 path and the
+run's ``dense.int8`` file is that kind's anchor, exactly as above. Where none is
+published (e.g. ONNX Runtime int8 on any board), the int8 artifact is timed
+against the fp32 anchor (the host's ratio carried over) and the band is widened
+by :data:`INT8_TRANSFER` on each side (:func:`precision_fallback`).
 """
 from __future__ import annotations
 
@@ -33,6 +43,27 @@ import statistics
 from dataclasses import dataclass, field
 
 from ..targets import Calibration, Target
+
+#: factor by which an int8 estimate's band widens when no int8 latency is published for its runtime on the target
+INT8_TRANSFER = 2.0
+
+
+def kind_of(fmt: str, precision: str) -> str:
+    """``tflite`` for fp32, ``tflite.int8`` for int8 (the calibrations' :attr:`~edgeprune.targets.Calibration.kind`)."""
+    return fmt if precision == "fp32" else f"{fmt}.{precision}"
+
+
+def precision_fallback(entry: dict, precision: str, target: Target) -> dict:
+    """``entry`` (the fp32 format's) with its band widened for an artifact of another precision."""
+    if entry.get("scale") is None:
+        return entry
+    band = (1 + entry["error_band"]) * INT8_TRANSFER - 1
+    fmt = entry.get("host_runtime") or "this runtime"
+    why = (f"{entry['band_reason']}, then widened x{INT8_TRANSFER:g} each side: no {precision} latency is published "
+           f"for {fmt} on {target.title}, so the host's {precision}/fp32 ratio is carried over, which need not hold "
+           f"on the board (published TFLite int8 vs fp16 MobileNetV3-L: 1.3x on a Pi 4, 5.2x on a Pi 5)")
+    return dict(entry, error_band=band, band_reason=why, precision_transfer={"precision": precision,
+                                                                             "factor": INT8_TRANSFER})
 
 
 @dataclass
@@ -86,7 +117,8 @@ def calibrate(fmt: str, refs: list[HostReference], target: Target, threads_used:
         "runtime_factor_source": cal.runtime_factor_source or None,
         "device_reference_ms": cal.device_reference_ms, "source": cal.source,
         "host_runtime": primary.results[0].get("runtime") if primary.results else None,
-        "host_threads": threads_used, "profile_threads": target.threads(fmt),
+        "host_threads": threads_used, "profile_threads": target.threads(fmt.split(".")[0]),
+        "precision": cal.precision,
         "host_latency_ms": primary.host_ms, "host_latency_runs_ms": primary.medians, "drift": primary.drift,
         "host_floor_ms": primary.floor_ms,
         "declared_error_band": cal.error_band,

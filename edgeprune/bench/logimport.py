@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import EdgepruneError
+from ..precision import entry_of
 from ..runio import RunDir, read_json, sha256_file, write_json
 from ..targets import Target, load_target
 from .device import ON_DEVICE
@@ -122,7 +123,7 @@ def match_artifact(rd: RunDir, target: str, log: DeviceLog, arts: dict[str, Arti
 
 def _input_dims(rd: RunDir, a: Artifact) -> str | None:
     try:
-        shape = read_json(rd.artifact_json(a.candidate))["formats"][a.format]["input"]["shape"]
+        shape = (entry_of(read_json(rd.artifact_json(a.candidate)), a.format, a.precision) or {})["input"]["shape"]
         return "x".join(str(int(d)) for d in shape)
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -38,7 +38,8 @@ def cache_root() -> Path:
 
 def reference_path(cal: Calibration) -> Path:
     stem = f"{cal.model}-{cal.input_size}px-{cal.num_classes}cls"
-    return cache_root() / "reference" / f"{stem}.{cal.format}"
+    prec = "" if getattr(cal, "precision", "fp32") == "fp32" else f".{cal.precision}"
+    return cache_root() / "reference" / f"{stem}{prec}.{cal.format}"
 
 
 def _meta_path(path: Path) -> Path:
@@ -98,6 +99,22 @@ def _export_tflite(model, sample, path: Path) -> None:
 
 
 EXPORTERS: dict[str, Callable] = {"onnx": _export_onnx, "tflite": _export_tflite}
+N_INT8_CALIB = 8  # random-normal calibration batches: latency does not depend on the values
+
+
+def _int8(cal: Calibration, fp32_file: Path, path: Path) -> None:
+    """Quantize a reference the way edgeprune quantizes artifacts (edgeprune.export.quantize)."""
+    import numpy as np
+
+    from ..export.prepare import quiet
+    from ..export.quantize import quantize_onnx_file, quantize_tflite_bytes
+
+    x = np.random.default_rng(SEED).standard_normal((N_INT8_CALIB, 3, cal.input_size, cal.input_size)).astype(np.float32)
+    if cal.format == "tflite":
+        path.write_bytes(quantize_tflite_bytes(fp32_file.read_bytes(), x))  # references keep torch's NCHW input
+    else:
+        with quiet():
+            quantize_onnx_file(fp32_file, path, x)
 
 
 def _random_model(cal: Calibration):
@@ -123,17 +140,29 @@ def build_reference(cal: Calibration, path: Path) -> None:
     """Export a random-weight ``cal.model`` to ``path`` atomically, with a sidecar JSON."""
     model, sample = _random_model(cal)
     n_params = sum(p.numel() for p in model.parameters())
+    int8 = getattr(cal, "precision", "fp32") == "int8"
     with atomic_path(path) as tmp:
-        EXPORTERS[cal.format](model, sample, tmp)
+        if int8:
+            import tempfile
+
+            with tempfile.TemporaryDirectory(dir=path.parent, prefix=".int8-", suffix=".tmp") as d:
+                fp32 = Path(d) / f"fp32.{cal.format}"
+                EXPORTERS[cal.format](model, sample, fp32)
+                _int8(cal, fp32, tmp)
+        else:
+            EXPORTERS[cal.format](model, sample, tmp)
         size = tmp.stat().st_size
-        if size < 0.9 * 4 * n_params:  # fp32: anything smaller lost weights to constant folding
-            raise EdgepruneError(f"Reference {path.name} holds {size} bytes for {n_params} fp32 parameters.",
+        if size < 0.9 * (1 if int8 else 4) * n_params:  # anything smaller lost weights to constant folding
+            raise EdgepruneError(f"Reference {path.name} holds {size} bytes for {n_params} parameters.",
                                  "Report this: the exporter folded part of the reference model away.")
     import timm
     import torch
 
     write_json(_meta_path(path), {
         "model": cal.model, "input_size": cal.input_size, "num_classes": cal.num_classes, "format": cal.format,
+        "precision": getattr(cal, "precision", "fp32"),
+        **({"quantization": f"edgeprune's int8 path (edgeprune.export.quantize), calibrated on {N_INT8_CALIB} "
+                            "random-normal inputs"} if int8 else {}),
         "parameters": n_params, "bytes": path.stat().st_size, "sha256": sha256_file(path), "seed": SEED,
         "versions": {"torch": torch.__version__, "timm": timm.__version__},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

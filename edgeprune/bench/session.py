@@ -25,11 +25,13 @@ from typing import Any, Callable
 
 from .. import __version__
 from ..errors import EdgepruneError
+from ..precision import FP32, artifact_name, entry_of, record_entries
 from ..runio import gzip_size, sha256_file
 from ..runtimes import RUNTIMES
 from ..targets import Target
 from .device import HOST_ESTIMATE, ON_DEVICE, Detection, host_info, resolve_mode, usable_cores
-from .estimate import HostReference, anchor_estimate, calibrate, estimate_latency, is_anchor_file, method_text
+from .estimate import (HostReference, anchor_estimate, calibrate, estimate_latency, is_anchor_file, kind_of,
+                       method_text, precision_fallback)
 from .measure import Job
 from .reference import ensure_reference
 
@@ -129,6 +131,12 @@ class Artifact:
     export_error: str | None = None
     recorded_gzip: int | None = None  # gzip bytes in the export record (valid while the sha256 matches)
     anchor: bool = False  # the run's dense artifact: the others of its format are timed against it (host estimate)
+    precision: str = FP32  # part of the artifact's identity: fp32 | int8
+
+    @property
+    def kind(self) -> str:
+        """What calibrates its latency: the format, or ``<format>.int8`` (see estimate.kind_of)."""
+        return kind_of(self.format, self.precision)
 
 
 # ---------------------------------------------------------------- the subprocess
@@ -197,7 +205,8 @@ def _agreement(lat: dict) -> str:
 
 
 def _base_row(a: Artifact, mode: str) -> dict:
-    return {"artifact": a.path.name, "path": a.display, "candidate": a.candidate, "format": a.format, "mode": mode}
+    return {"artifact": a.path.name, "path": a.display, "candidate": a.candidate, "format": a.format,
+            "precision": a.precision, "mode": mode}
 
 
 def file_facts(a: Artifact) -> dict:
@@ -265,6 +274,12 @@ def threads_to_use(profile_threads: int, cores: int, mode: str) -> int:
     return max(1, min(profile_threads, cap))
 
 
+def _est_kind(a: Artifact, refs: dict) -> str:
+    """The kind whose references estimate ``a``: its own (``tflite.int8``) where the profile publishes one,
+    else its format's (an int8 artifact is then timed against the fp32 anchor; see estimate.precision_fallback)."""
+    return a.kind if a.kind in refs else a.format
+
+
 def _no_estimate_reason(target: Target, fmt: str, entries: dict[str, dict]) -> str:
     if fmt not in target.runtimes:
         return f"{target.name} has no {fmt} runtime in its profile, so this format does not run there"
@@ -279,7 +294,7 @@ def _measure_references(refs: dict[str, list[HostReference]], threads: dict[str,
     done = []
     for fmt, group in refs.items():
         for ref in group:
-            res = run_worker(settings.job(Path(ref.file), threads[fmt]), settings.timeout_seconds)
+            res = run_worker(settings.job(Path(ref.file), threads[fmt.split(".")[0]]), settings.timeout_seconds)
             ref.results.append(res)
             lat = (res.get("latency_ms") or {}).get("median")
             done.append(f"{Path(ref.file).name} " + (f"{lat:.2f} ms" if lat else f"error: {res.get('error')}"))
@@ -334,17 +349,18 @@ def _partner(a: Artifact, anchors: dict[str, Artifact], refs: dict[str, list[Hos
     for cache and memory bandwidth slows both alike and cancels in their
     ratio; against the compute-bound reference it does not.
     """
-    if a.format not in refs:
+    kind = _est_kind(a, refs)
+    if kind not in refs:
         return None
-    anchor = anchors.get(a.format)
+    anchor = anchors.get(kind)
     if anchor is not None:
         return None if anchor is a else Partner(str(anchor.path), anchor.layout)
-    return Partner(refs[a.format][0].file)
+    return Partner(refs[kind][0].file)
 
 
 def _is_anchor(a: Artifact, refs: dict[str, list[HostReference]]) -> bool:
-    """The run's dense artifact of a format that is estimated through a reference model."""
-    return a.anchor and not a.export_error and a.format in refs
+    """The run's dense artifact of a kind (format, or format + int8) estimated through its own reference models."""
+    return a.anchor and not a.export_error and a.kind in refs
 
 
 def _run_rounds(artifacts: list[Artifact], refs: dict[str, list[HostReference]], threads: dict[str, int],
@@ -382,7 +398,7 @@ def _run_rounds(artifacts: list[Artifact], refs: dict[str, list[HostReference]],
             if rnd == 0:  # the full measurement: size, load, latency, RAM, accuracy
                 first[i] = _measure_one(a, threads, settings, eval_npz, partner, measure)
                 if _is_anchor(a, refs) and first[i].get("latency_ms") and not first[i].get("error"):
-                    anchors[a.format] = a
+                    anchors[a.kind] = a
                 log(f"[{i + 1}/{len(artifacts)}] {a.display}: {_progress(first[i])}")
             else:  # latency only
                 later[i].append(measure(settings.job(a.path, threads[a.format], a.layout, partner=partner), rnd))
@@ -422,12 +438,14 @@ def bench_artifacts(artifacts: list[Artifact], target: Target, on_device: bool |
     _announce(mode, found, on_device, target, log)
     fmts = sorted({a.format for a in artifacts if not a.export_error})
     threads = {f: threads_to_use(target.threads(f), usable_cores(), mode) for f in fmts}
+    kinds = sorted({a.kind for a in artifacts if not a.export_error} | set(fmts))
 
-    refs: dict[str, list[HostReference]] = {}
+    refs: dict[str, list[HostReference]] = {}  # by kind: "tflite", "tflite.int8", ...
     if mode == HOST_ESTIMATE:
-        for f in fmts:
-            if f in target.runtimes and target.calibrations(f):
-                refs[f] = [HostReference(c, str(ensure_reference(c, log))) for c in target.calibrations(f)]
+        for k in kinds:
+            fmt = k.split(".")[0]
+            if fmt in target.runtimes and target.calibrations(k):
+                refs[k] = [HostReference(c, str(ensure_reference(c, log))) for c in target.calibrations(k)]
 
     measure = measure or (lambda job, rnd: run_worker(job, settings.timeout_seconds))
     first, later, anchors = _run_rounds(artifacts, refs, threads, settings, eval_npz, log, measure)
@@ -437,7 +455,7 @@ def bench_artifacts(artifacts: list[Artifact], target: Target, on_device: bool |
     entries: dict[str, dict] = {}
     if mode == HOST_ESTIMATE:
         _measure_references(refs, threads, settings, "end", log)
-        entries = {f: calibrate(f, group, target, threads[f]) for f, group in refs.items()}
+        entries = {k: calibrate(k, group, target, threads[k.split(".")[0]]) for k, group in refs.items()}
         for f, anchor in anchors.items():
             if entries[f].get("scale") is not None:
                 entries[f]["anchor"] = anchor_estimate(str(anchor.path), anchor.display,
@@ -451,8 +469,11 @@ def bench_artifacts(artifacts: list[Artifact], target: Target, on_device: bool |
             continue
         row = make_row(a, res, mode, target.threads(a.format), eval_name, settings.min_runs)
         if mode == HOST_ESTIMATE:
-            apply_estimate(row, entries.get(a.format), _no_estimate_reason(target, a.format, entries), target,
-                           str(a.path))
+            kind = _est_kind(a, refs)
+            entry = entries.get(kind)
+            if entry is not None and kind != a.kind:  # int8 without its own published reference
+                entry = precision_fallback(entry, a.precision, target)
+            apply_estimate(row, entry, _no_estimate_reason(target, a.format, entries), target, str(a.path))
         rows.append(row)
 
     doc: dict[str, Any] = {
@@ -511,6 +532,15 @@ def _eval_info(eval_npz: Path | None, name: str | None) -> dict | None:
 
 
 # ---------------------------------------------------------------- finding artifacts
+def _split_name(p: Path) -> tuple[str, str]:
+    """``x.int8.onnx`` -> (``x``, ``int8``); ``x.onnx`` -> (``x``, ``fp32``)."""
+    from ..precision import PRECISIONS
+
+    stem = p.stem
+    head, _, tail = stem.rpartition(".")
+    return (head, tail) if head and tail in PRECISIONS and tail != FP32 else (stem, FP32)
+
+
 def artifact_from_file(path: str | os.PathLike) -> Artifact:
     """An artifact given on the command line (its sibling ``<id>.json`` supplies the layout if present)."""
     p = Path(path)
@@ -520,40 +550,42 @@ def artifact_from_file(path: str | os.PathLike) -> Artifact:
     if not p.is_file():
         raise EdgepruneError(f"{p} does not exist.", "Check the path.")
     fmt = p.suffix.lstrip(".")
+    cid, precision = _split_name(p)
     layout = None
-    meta = p.with_suffix(".json")
+    meta = p.with_name(f"{cid}.json")
     if meta.is_file():
         try:
-            layout = json.loads(meta.read_text())["formats"][fmt].get("layout")
-        except (ValueError, KeyError, TypeError, AttributeError):
+            layout = (entry_of(json.loads(meta.read_text()), fmt, precision) or {}).get("layout")
+        except (ValueError, TypeError, AttributeError):
             layout = None
-    return Artifact(p, p.stem, fmt, p.name, layout)
+    return Artifact(p, cid, fmt, p.name, layout, precision=precision)
 
 
 def run_artifacts(artifacts_dir: Path, root: Path) -> list[Artifact]:
-    """Every (candidate, format) that ``edgeprune export`` recorded in ``RUN/artifacts/<id>.json``."""
+    """Every (candidate, format, precision) that ``edgeprune export`` recorded in ``RUN/artifacts/<id>.json``."""
     out: list[Artifact] = []
     for meta in sorted(artifacts_dir.glob("*.json")):
         if meta.name.startswith("."):
             continue
         cid = meta.stem
         try:
-            formats = json.loads(meta.read_text())["formats"]
-            if not isinstance(formats, dict):
+            record = json.loads(meta.read_text())
+            if not isinstance(record["formats"], dict):
                 raise TypeError("formats is not a table")
         except (ValueError, KeyError, TypeError) as e:
             bad = f"{meta.relative_to(root)} is unreadable ({type(e).__name__}); re-run 'edgeprune export'"
-            out += [Artifact(p, cid, p.suffix[1:], str(p.relative_to(root)), export_error=bad)
-                    for p in sorted(artifacts_dir.glob(f"{cid}.*")) if p.suffix in RUNTIMES]
+            out += [Artifact(p, cid, p.suffix[1:], str(p.relative_to(root)), export_error=bad,
+                             precision=_split_name(p)[1])
+                    for p in sorted(artifacts_dir.glob(f"{cid}.*")) if p.suffix in RUNTIMES and _split_name(p)[0] == cid]
             continue
-        for fmt, rec in sorted(formats.items()):
-            rec = rec if isinstance(rec, dict) else {"error": "no record"}
-            path = artifacts_dir / str(rec.get("file", f"{cid}.{fmt}"))
+        for (fmt, precision), rec in sorted(record_entries(record).items()):
+            path = artifacts_dir / str(rec.get("file", artifact_name(cid, fmt, precision)))
             display = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
             err = rec.get("error")
             if err is None and not path.is_file():
                 err = f"{display} is missing; re-run 'edgeprune export'"
             out.append(Artifact(path, cid, fmt, display, rec.get("layout"), rec.get("sha256"),
                                 f"export: {err}" if err and rec.get("error") else err, rec.get("gzip_bytes"),
-                                anchor=cid == "dense"))  # export.pipeline.DENSE_ID (not imported: it needs torch)
+                                anchor=cid == "dense",  # export.pipeline.DENSE_ID (not imported: it needs torch)
+                                precision=precision))
     return out

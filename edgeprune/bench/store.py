@@ -16,8 +16,8 @@ from .device import HOST_ESTIMATE, ON_DEVICE
 from .session import Log, log_stderr, run_artifacts
 
 
-def _key(row: dict) -> tuple[str, str]:
-    return str(row.get("candidate")), str(row.get("format"))
+def _key(row: dict) -> tuple[str, str, str]:
+    return str(row.get("candidate")), str(row.get("format")), str(row.get("precision") or "fp32")
 
 
 def _doc_mode(rows: list[dict]) -> str:
@@ -89,7 +89,8 @@ def plan_import(rd: RunDir, file: Path, docs: dict[Path, dict]) -> tuple[Path, l
         if a is None:
             skipped.append(str(r.get("artifact")))
             continue
-        new = dict(r, candidate=a.candidate, format=a.format, artifact=a.path.name, path=a.display, mode=ON_DEVICE,
+        new = dict(r, candidate=a.candidate, format=a.format, precision=a.precision, artifact=a.path.name,
+                   path=a.display, mode=ON_DEVICE,
                    imported_from=str(file), device_host=dev.get("host"))
         keys = [_key(x) for x in current["rows"]]
         if _key(new) in keys:
@@ -126,13 +127,14 @@ def _num(v: Any, fmt: str) -> str:
 
 def format_summary(doc: dict) -> str:
     """The bench file as a table (one line per row)."""
-    head = ("candidate", "format", "size MB", "latency ms (band)", "peak RAM MB", "accuracy", "latency is", "error")
+    head = ("candidate", "format", "precision", "size MB", "latency ms (band)", "peak RAM MB", "accuracy", "latency is", "error")
     lines = [head]
     for r in doc.get("rows", []):
         lat = r.get("latency_ms") or {}
         band = f" ({lat['low']:.3g}-{lat['high']:.3g})" if "low" in lat else ""
         size = r.get("size_bytes")
-        lines.append((r.get("candidate", "?"), r.get("format", "?"), _num(size and size / 1e6, ".3f"),
+        lines.append((r.get("candidate", "?"), r.get("format", "?"), r.get("precision") or "fp32",
+                      _num(size and size / 1e6, ".3f"),
                       _num(lat.get(lat.get("statistic") or "median"), ".3g") + band, _num(r.get("peak_ram_mb"), ".1f"),
                       _num(r.get("accuracy"), ".4f"), (r.get("provenance") or {}).get("latency", "-"),
                       (r.get("error") or "")[:60]))

@@ -31,7 +31,10 @@ def list_datasets() -> list[str]:
 
 def load_dataset(spec: str, input_size: int | None = None, seed: int = 0) -> Dataset:
     """Load ``spec`` (``digits``, a CIFAR directory or an image-folder root)."""
-    from . import cifar, digits, folder  # noqa: F401  (register loaders)
+    import importlib
+
+    for mod in ("cifar", "digits", "folder"):  # importing them registers their loaders
+        importlib.import_module(f".{mod}", __name__)
 
     for name, (detect, loader) in _LOADERS.items():
         if detect(spec):

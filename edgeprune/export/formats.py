@@ -12,6 +12,7 @@ class Converted:
     data: bytes
     encoding: dict[str, int] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    dense: Any = None  # the converter's dense fp32 output before the sparse encodings (what int8 quantizes)
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,8 @@ def convert(model, sample, ram_limit: float | None = RAM_LIMIT) -> Converted:
     opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
     if opset < 17:
         raise ValueError(f"exported opset {opset} < 17")
+    dense = proto.SerializeToString()  # what int8 quantizes (see quantize)
     encoding, ram = encode_within_ram(proto, ram_limit)
     onnx.checker.check_model(proto, full_check=True)
     details = {"opset": opset, "simplifier": "onnxslim", **({"ram": ram} if ram else {})}
-    return Converted(proto.SerializeToString(), encoding, details)
+    return Converted(proto.SerializeToString(), encoding, details, dense)

@@ -11,7 +11,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 
-from .sparse_onnx import ENCODINGS, FLOAT_TYPES, METADATA_KEY, Encoded, choose, options
+from .sparse_onnx import ENCODINGS, METADATA_KEY, Encoded, choose, encodable, options
 
 
 @dataclass(frozen=True)
@@ -24,11 +24,11 @@ class Option:
 
 
 def tensor_options(model) -> dict[str, list[Option]]:
-    """Per float initializer, its encodings smaller than dense (and dense itself)."""
+    """Per encodable initializer, its encodings smaller than dense (and dense itself)."""
     from onnx import numpy_helper
 
     out = {}
-    for init in float_initializers(model):
+    for init in encodable_initializers(model):
         dense = init.ByteSize()
         opts = options(numpy_helper.to_array(init), init.name, dense)
         out[init.name] = [Option(k, dense, 0, None) if e is None else Option(k, e.nbytes, e.held, e, tuple(e.shared))
@@ -131,12 +131,9 @@ def limited(chosen: dict[str, Option], tensors: dict[str, list[Option]]) -> dict
     return out
 
 
-def float_initializers(model) -> list:
-    """Initializers an encoding may replace: float, stored in the file."""
-    from onnx import helper
-
-    return [i for i in model.graph.initializer
-            if helper.tensor_dtype_to_np_dtype(i.data_type).name in FLOAT_TYPES and i.data_location != 1]
+def encodable_initializers(model) -> list:
+    """Initializers an encoding may replace: stored in the file, float or int8 weights (:func:`.sparse_onnx.encodable`)."""
+    return [i for i in model.graph.initializer if encodable(i)]
 
 
 def apply(model, chosen: dict[str, tuple[str, Encoded | None]]) -> dict[str, int]:
@@ -170,12 +167,12 @@ def apply(model, chosen: dict[str, tuple[str, Encoded | None]]) -> dict[str, int
 
 
 def encode_model(model) -> dict[str, int]:
-    """Replace pruned float initializers of ``model`` in place by their smallest encodings; returns counts.
+    """Replace pruned float (and int8 weight) initializers of ``model`` in place by their smallest encodings; returns counts.
 
     No RAM budget: :func:`.onnx_ram.encode_within_ram` is what the exporter uses.
     """
     from onnx import numpy_helper
 
-    return apply(model, {i.name: choose(numpy_helper.to_array(i), i.name, i.ByteSize()) for i in float_initializers(model)})
+    return apply(model, {i.name: choose(numpy_helper.to_array(i), i.name, i.ByteSize()) for i in encodable_initializers(model)})
 
 

@@ -1,179 +1,163 @@
-"""Export orchestration: sources, caching by weight hash, one record per artifact id.
+"""Export orchestration: for every source and requested (format, precision), convert, check, record.
 
 For every source (a run's candidates and ``dense``, or one checkpoint) and
 every requested format: convert, write to a temp file, run it in its own
 runtime against PyTorch, and only then rename it into place. A format that
 fails records ``{"error": ...}``, removes any stale file and does not stop the
-others; the call raises one line at the end. A format whose recorded source
-hash, exporter schema and file hash still match is skipped.
+others; the call raises one line at the end. An artifact whose record is still
+current (:mod:`.records`) is skipped.
 
-The record ``<id>.json`` is rewritten after each format, so a disk that fills
-up on the second format leaves the first one recorded; if the record itself
-cannot be written, the format's new file is removed again (never a file
-without a record). A full or read-only disk stops the export with one line.
+Precision: each format is written in fp32 and/or int8 (``precisions``). The int8
+file is quantized from the same conversion (:mod:`.int8`), calibrated on
+training images (:mod:`.calibration`) and checked against its fp32 twin
+(:mod:`.agreement`). A rejected int8 artifact is a result, not a failure: it is
+recorded (and cached) but does not fail the call.
+
+The record ``<id>.json`` is rewritten after each artifact, so a disk that fills
+up on the second one leaves the first recorded; if the record itself cannot be
+written, the artifact's new file is removed again (never a file without a
+record). A full or read-only disk stops the export with one line.
 """
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from .. import __version__
 from ..errors import EdgepruneError, WriteFailed, write_error
 from ..locks import clean_stage_temps, stage_lock
 from ..models import ModelSpec
-from ..runio import (RunDir, atomic_path, clean_stale_temps, gzip_size, read_json, read_json_object, sha256_file,
-                     write_json)
+from ..precision import FP32, INT8, artifact_name, check_precisions, record_entries
+from ..runio import RunDir, atomic_path, clean_stale_temps, gzip_size, read_json_object, sha256_file
+from .agreement import AGREEMENT_FLOOR
 from .failures import ExportFailed
-from .formats import FORMATS, Format, get_format
+from .formats import FORMATS, Converted, Format, get_format
+from .int8 import Int8Settings
+from .records import (EXPORT_SCHEMA, SKIP_HINT, assemble, cached_entry, exporter, int8_is_current, is_current,
+                      read_record, write_record)
+from .records import raise_failures as _raise_failures
+from .sources import (DENSE_ID, N_PARITY, ParityInputs, Source, check_shape, check_weights, run_inputs,
+                      run_sources)
 
-#: bump when converters or encodings change what they write (invalidates caches)
-EXPORT_SCHEMA = 2  # 2: RAM-limited ONNX encodings (ScatterElements, columns8), relative parity
-N_PARITY = 64
-DENSE_ID = "dense"
+__all__ = ["DENSE_ID", "EXPORT_SCHEMA", "Int8Settings", "N_PARITY", "ParityInputs", "SKIP_HINT", "Source",
+           "export_model", "export_run", "export_source"]
 
 
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-@dataclass
-class Source:
-    """What one artifact id is exported from."""
-
-    id: str
-    weights: Path
-    recorded: str  # weights path as written in <id>.json
-    spec: ModelSpec
-    input_shape: list[int]
-    load: Callable[[], object]  # -> eval torch model with masks baked in
-    expected: str | None = None  # sha256 the run recorded for the weights (a mismatch means damaged)
-
-
-@dataclass
-class ParityInputs:
-    x: np.ndarray  # NCHW float32
-    origin: str
-
-
-def _exporter() -> dict:
-    return {"edgeprune": __version__, "schema": EXPORT_SCHEMA}
-
-
-def _is_current(prev: dict | None, source: Source, sha: str) -> bool:
-    return bool(prev) and prev.get("source", {}).get("sha256") == sha and prev.get("exporter") == _exporter() \
-        and prev.get("input_shape") == list(source.input_shape)
-
-
-def _read_record(path: Path) -> dict | None:
-    try:
-        doc = read_json(path) if path.is_file() else None
-    except ValueError:  # unreadable (hand-edited): treat as absent, it is rewritten
-        return None
-    return doc if isinstance(doc, dict) else None
-
-
-def _cached_entry(prev: dict | None, fmt: str, out_dir: Path) -> dict | None:
-    entry = (prev or {}).get("formats", {}).get(fmt)
-    if not entry or "error" in entry:
-        return None
-    path = out_dir / entry.get("file", "")
-    if path.is_file() and sha256_file(path) == entry.get("sha256"):
-        return entry
-    return None
-
-
-def export_source(source: Source, formats: list[str], out_dir: Path, inputs: ParityInputs) -> dict:
-    """Export ``source`` to ``out_dir/<id>.<fmt>`` + ``<id>.json``; returns the record."""
+def export_source(source: Source, formats: list[str], out_dir: Path, inputs: ParityInputs,
+                  precisions: list[str] | None = None, int8: Int8Settings | None = None) -> dict:
+    """Export ``source`` to ``out_dir/<id>[.int8].<fmt>`` + ``<id>.json``; returns the record."""
     fmts = [get_format(f) for f in formats]
+    precisions = check_precisions(precisions or [FP32])
+    if INT8 in precisions and int8 is None:
+        raise EdgepruneError("int8 export needs calibration images.", "Export a run directory, or pass --calib.")
     json_path = out_dir / f"{source.id}.json"
-    prev = _read_record(json_path)
+    prev = read_record(json_path)
     sha = sha256_file(source.weights)
-    if source.expected and sha != source.expected:
-        raise EdgepruneError(f"Weights of {source.id!r} ({source.recorded}) are damaged: their sha256 differs from "
-                             "the run's record.", "Re-run 'edgeprune prune' with the same options on this run: it "
-                                                  "rebuilds weights that do not match their record.")
-    current = _is_current(prev, source, sha)
-    entries: dict[str, dict] = {}
-    if current:  # keep formats not asked for this time (their errors too: still true for these weights)
-        entries = {k: v for k, v in prev.get("formats", {}).items()
-                   if k not in formats and ("error" in v or _cached_entry(prev, k, out_dir))}
-    else:  # artifacts of other weights must not stay listed or on disk
-        for name in (prev or {}).get("formats", {}):
-            if name not in formats and name in FORMATS:
-                (out_dir / f"{source.id}{get_format(name).suffix}").unlink(missing_ok=True)
+    check_weights(source, sha)
+    current = is_current(prev, source.input_shape, sha)
+    # int8 entries not asked for this time stay while their weights do (their calibration is checked when asked)
+    valid = {FP32: current, INT8: current and (int8_is_current(prev, int8) if INT8 in precisions else True)}
+    asked = [(f.name, p) for f in fmts for p in precisions]
+    old = record_entries(prev)
+    entries: dict[tuple[str, str], dict] = {}
+    for (fmt, prec), e in old.items():  # slots not asked for this time: keep while still true, else remove
+        if (fmt, prec) in asked:
+            continue
+        if valid.get(prec) and ("error" in e or cached_entry(e, out_dir)):
+            entries[fmt, prec] = e
+        elif not valid.get(prec) and fmt in FORMATS and prec in valid:  # artifacts of other weights or calibration
+            (out_dir / artifact_name(source.id, fmt, prec)).unlink(missing_ok=True)
     todo = []
-    for fmt in fmts:
-        cached = _cached_entry(prev, fmt.name, out_dir) if current else None
+    for fmt, prec in asked:
+        cached = cached_entry(old.get((fmt, prec)), out_dir) if valid[prec] else None
         if cached:
-            entries[fmt.name] = cached
-            _log(f"export {source.id}.{fmt.name}: cached")
+            entries[fmt, prec] = cached
+            _log(f"export {artifact_name(source.id, fmt, prec)}: cached")
         else:
-            todo.append(fmt)
-    if current and not todo:
+            todo.append((fmt, prec))
+    if not todo and entries == old:
         return prev
-    return _export_formats(source, sha, todo, out_dir, inputs, entries, json_path)
+    header = int8.record() if int8 is not None and INT8 in precisions else \
+        {k: v for k, v in ((prev or {}).get(INT8) or {}).items() if k in ("calibration", "agreement_floor")}
+    return _export_formats(source, sha, todo, out_dir, inputs, entries, int8, header, json_path)
 
 
-def _write_record(json_path: Path, record: dict, new_file: Path | None) -> None:
-    """Write ``<id>.json``; if that fails, remove the format's new file so none stays unrecorded."""
-    try:
-        write_json(json_path, record)
-    except WriteFailed:
-        if new_file is not None:
-            new_file.unlink(missing_ok=True)
-        raise
-
-
-def _export_formats(source: Source, sha: str, todo: list[Format], out_dir: Path, inputs: ParityInputs,
-                    entries: dict[str, dict], json_path: Path) -> dict:
+def _export_formats(source: Source, sha: str, todo: list[tuple[str, str]], out_dir: Path, inputs: ParityInputs,
+                    entries: dict[tuple[str, str], dict], int8: Int8Settings | None, int8_header: dict,
+                    json_path: Path) -> dict:
     import torch
 
-    from .floor import size_report
+    from .floor import int8_floor_bytes, size_report
     from .parity import reference
 
     model = source.load()
-    sizes = size_report(model.state_dict())
-    ref = reference(model, inputs.x)
+    state = model.state_dict()
+    sizes = size_report(state)
+    floor8 = int8_floor_bytes(state) if any(p == INT8 for _, p in todo) or any(p == INT8 for _, p in entries) else None
+    ref = reference(model, inputs.x) if todo else None
     batch = source.input_shape[0]
     sample = torch.from_numpy(inputs.x[:batch]) if len(inputs.x) >= batch else torch.randn(source.input_shape)
     base = {"id": source.id, "source": {"weights": source.recorded, "sha256": sha}, "model": source.spec.to_json(),
-            "input_shape": list(source.input_shape), **sizes, "exporter": _exporter()}
-    record = dict(base, formats={})
-    for fmt in todo:
-        entries[fmt.name] = _export_one(source, fmt, model, sample, inputs, ref, sizes, out_dir)
-        record = dict(base, formats={f: entries[f] for f in FORMATS if f in entries})
-        written = None if "error" in entries[fmt.name] else out_dir / entries[fmt.name]["file"]
-        _write_record(json_path, record, written)
+            "input_shape": list(source.input_shape), **sizes, "exporter": exporter()}
+    record = assemble(base, entries, int8_header, floor8)
+    if not todo:  # only entries of other weights or calibration went: record that
+        write_record(json_path, record, None)
+    for name in dict.fromkeys(f for f, _ in todo):
+        fmt = get_format(name)
+        precs = [p for f, p in todo if f == name]
+        converted = _convert(fmt, model, sample)
+        for prec in precs:
+            if prec == FP32:
+                entry = _export_one(source, fmt, converted, inputs, ref, sizes, out_dir)
+            else:
+                entry = _export_int8(source, fmt, converted, entries.get((name, FP32)), inputs, ref,
+                                     int8, floor8, out_dir)
+            entries[name, prec] = entry
+            record = assemble(base, entries, int8_header, floor8)
+            write_record(json_path, record, None if "error" in entry else out_dir / entry["file"])
     return record
 
 
-def _export_one(source: Source, fmt: Format, model, sample, inputs: ParityInputs, ref: np.ndarray,
-                sizes: dict, out_dir: Path) -> dict:
-    """One artifact: convert, write to temp, parity-check, rename. Errors become ``{"error": ...}``."""
+def _convert(fmt: Format, model, sample) -> Converted | ExportFailed:
+    """The converter's output, or the one-line error it becomes (recorded by every precision asked).
+
+    A full or read-only disk raises :class:`WriteFailed` instead (the disk, not the model).
+    """
     from .failures import describe
+
+    try:
+        return fmt.convert(model, sample)
+    except EdgepruneError as e:
+        if isinstance(e, WriteFailed):
+            raise
+        return ExportFailed(e.problem, e.fix)
+    except OSError as e:  # a converter's scratch space is full or read-only: not a property of the model
+        disk = write_error(e, e.filename or "the converter's temporary files")
+        if disk is None:
+            return describe(fmt, e, model, sample)
+        raise disk from None
+    except ImportError as e:
+        return ExportFailed(f"{fmt.name}: {e.name or e} is not installed.",
+                            "Install the host extra: pip install 'edgeprune[host]'")
+    except Exception as e:
+        return describe(fmt, e, model, sample)
+
+
+def _export_one(source: Source, fmt: Format, converted: Converted | ExportFailed, inputs: ParityInputs,
+                ref: np.ndarray, sizes: dict, out_dir: Path) -> dict:
+    """One fp32 artifact: write to temp, parity-check, rename. Errors become ``{"error": ...}``."""
     from .parity import check
 
     final = out_dir / f"{source.id}{fmt.suffix}"
     label = f"{source.id}{fmt.suffix}"
     try:
-        try:
-            converted = fmt.convert(model, sample)
-        except EdgepruneError:
-            raise
-        except OSError as e:  # a converter's scratch space is full or read-only: not a property of the model
-            disk = write_error(e, e.filename or "the converter's temporary files")
-            if disk is None:
-                raise describe(fmt, e, model, sample) from e
-            raise disk from None
-        except ImportError as e:
-            raise ExportFailed(f"{fmt.name}: {e.name or e} is not installed.",
-                               "Install the host extra: pip install 'edgeprune[host]'") from e
-        except Exception as e:
-            raise describe(fmt, e, model, sample) from e
+        if isinstance(converted, ExportFailed):
+            raise converted
         with atomic_path(final) as tmp:
             tmp.write_bytes(converted.data)
             parity, io = check(tmp, fmt.suffix, fmt.layout, inputs.x, ref, inputs.origin, label)
@@ -195,116 +179,95 @@ def _export_one(source: Source, fmt: Format, model, sample, inputs: ParityInputs
     return entry
 
 
-#: how to leave failed formats out, on the command the user ran ({ok}: the formats that worked)
-SKIP_HINT = "pass --formats {ok}"
+def _export_int8(source: Source, fmt: Format, converted: Converted | ExportFailed, fp32_entry: dict | None,
+                 inputs: ParityInputs, ref: np.ndarray, int8: Int8Settings, floor_bytes: int, out_dir: Path) -> dict:
+    """One int8 artifact, compared with its fp32 twin (see :mod:`.int8`)."""
+    from .int8 import export_int8, twin_file
+    from .parity import check
+
+    label = artifact_name(source.id, fmt.name, INT8)
+    try:
+        if isinstance(converted, ExportFailed):
+            raise converted
+        with twin_file(out_dir, fmt, fp32_entry, converted,
+                       lambda p: check(p, fmt.suffix, fmt.layout, inputs.x, ref, inputs.origin, label),
+                       artifact_name(source.id, fmt.name, FP32)) as (twin, name):
+            return export_int8(source.id, fmt, converted, twin, name, int8.calibration, inputs.agreement_inputs(),
+                               int8.floor, floor_bytes, out_dir)
+    except WriteFailed:
+        raise
+    except EdgepruneError as e:
+        (out_dir / label).unlink(missing_ok=True)
+        _log(f"export {label}: FAILED: {e}")
+        return {"precision": INT8, "error": str(e)}
 
 
-def _raise_failures(records: dict[str, dict], formats: list[str], where: str, skip_hint: str = SKIP_HINT) -> None:
-    """One line for the formats asked for in this call that failed."""
-    asked = [(cid, f, r["formats"][f]) for cid, r in records.items() for f in formats if f in r["formats"]]
-    errors = [(cid, f, e["error"]) for cid, f, e in asked if "error" in e]
-    if errors:
-        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        rest = "The others are written; details" if len(errors) < len(asked) else "Details"
-        failed = {f for _, f, _ in errors}
-        ok = [f for f in formats if f not in failed]
-        skip = f" To leave {', '.join(sorted(failed))} out, {skip_hint.replace('{ok}', ','.join(ok))}." if ok else ""
-        raise ExportFailed(f"{len(errors)} of {len(asked)} artifacts failed; first: {errors[0][2]}{more}",
-                           f"{rest} in {where}.{skip}")
-
-
-# ---------------------------------------------------------------- run directory
-def _run_sources(rd: RunDir, run: dict, candidates: list[str] | None) -> list[Source]:
-    from ..models import build
-    from .prepare import strip_masks
-
-    spec = ModelSpec.from_json(run["model"])
-    shape = [int(s) for s in run["data"]["input_shape"]]
-    available = rd.candidate_ids() + ([DENSE_ID] if rd.dense_weights.is_file() else [])
-    wanted = candidates or available
-    unknown = [c for c in wanted if c not in available]
-    if unknown:
-        raise EdgepruneError(f"Unknown candidate {unknown[0]!r} in {rd.root}.",
-                             f"Available: {', '.join(available) or 'none (run edgeprune prune first)'}.")
-
-    def loader(path: Path) -> Callable[[], object]:
-        def load():
-            model = build(spec, path)
-            strip_masks(model)
-            return model.eval()
-        return load
-
-    sources = []
-    for cid in wanted:
-        if cid == DENSE_ID:
-            path, expected = rd.dense_weights, (run.get("dense") or {}).get("sha256")
-        else:
-            cand = read_json_object(rd.candidate_json(cid), "Re-run 'edgeprune prune' with the same options.")
-            path, expected = rd.candidate_dir(cid) / str(cand.get("weights", "model.safetensors")), cand.get("sha256")
-        if not path.is_file():
-            raise EdgepruneError(f"Weights of {cid!r} are missing ({path}).", "Re-run edgeprune prune on this run.")
-        sources.append(Source(cid, path, path.relative_to(rd.root).as_posix(), spec, shape, loader(path), expected))
-    return sources
-
-
-def _run_inputs(rd: RunDir) -> ParityInputs:
-    if not rd.test_npz.is_file():
-        raise EdgepruneError(f"{rd.test_npz} is missing (held-out inputs for the parity check).",
-                             "Re-run edgeprune prune on this run.")
-    with np.load(rd.test_npz) as data:
-        x = np.ascontiguousarray(data["x"][:N_PARITY], dtype=np.float32)
-    return ParityInputs(x, f"data/test.npz[:{len(x)}]")
-
-
+# ---------------------------------------------------------------- entry points
 def export_run(run, formats: list[str] | None = None, candidates: list[str] | None = None,
+               precisions: list[str] | str | None = None, agreement_floor: float = AGREEMENT_FLOOR,
                skip_hint: str = SKIP_HINT) -> dict[str, dict]:
     """Export every candidate of ``run`` (and ``dense``) to ``RUN/artifacts/``; returns records by id.
 
+    ``precisions``: ``"fp32"``, ``"int8"`` or both (default). int8 calibrates on
+    training images (``data/calib.npz``) and is checked against the fp32 twin on
+    the test split; an artifact below ``agreement_floor`` is recorded as rejected.
     Raises a one-line :class:`ExportFailed` after writing everything it could if
-    any artifact failed; its advice ends with ``skip_hint`` (how the calling
-    command leaves a format out; ``{ok}`` = the formats that worked).
+    any artifact failed (a rejection is not a failure); its advice ends with
+    ``skip_hint`` (how the calling command leaves a format out; ``{ok}`` = the
+    formats that worked).
     """
     rd = RunDir(run)
     if not rd.run_json.is_file():
-        raise EdgepruneError(f"{rd.root} is not a run directory (no run.json).", "Run edgeprune prune --out RUN first.")
+        raise EdgepruneError(f"{rd.root} is not a run directory (no run.json).", "Run edgeprune prune first.")
     formats = list(dict.fromkeys(formats or FORMATS))
     for f in formats:
         get_format(f)
+    precisions = check_precisions(precisions)
     run_info = read_json_object(rd.run_json, "Re-run edgeprune prune on this run.")
-    sources = _run_sources(rd, run_info, candidates)
-    inputs = _run_inputs(rd)
+    sources = run_sources(rd, run_info, candidates)
+    inputs = run_inputs(rd)
+    for s in sources:  # damaged weights are refused before anything is written (calibration included)
+        check_weights(s, sha256_file(s.weights))
     with stage_lock(rd.root, "export"):
         clean_stage_temps(rd.root, "export")
-        records = {s.id: export_source(s, formats, rd.artifacts_dir, inputs) for s in sources}
-    _raise_failures(records, formats, f"{rd.artifacts_dir}/<id>.json", skip_hint)
+        int8 = None
+        if INT8 in precisions:
+            from .calibration import run_calibration
+
+            int8 = Int8Settings(run_calibration(rd, run_info), agreement_floor)
+        records = {s.id: export_source(s, formats, rd.artifacts_dir, inputs, precisions, int8) for s in sources}
+    _raise_failures(records, formats, f"{rd.artifacts_dir}/<id>.json", skip_hint, precisions)
     return records
 
 
-# ---------------------------------------------------------------- one checkpoint
-def _check_shape(input_shape) -> list[int]:
-    shape = [int(s) for s in input_shape]
-    if len(shape) != 4 or min(shape) <= 0:
-        raise EdgepruneError(f"--input-shape {','.join(map(str, shape))} is not N,C,H,W with positive sizes.",
-                             "Example: --input-shape 1,3,32,32")
-    return shape
-
-
 def export_model(model: str, checkpoint, input_shape, out, formats: list[str] | None = None,
-                 model_kwargs: dict | None = None) -> dict:
+                 model_kwargs: dict | None = None, precisions: list[str] | str | None = None,
+                 calib: str | Path | None = None, agreement_floor: float = AGREEMENT_FLOOR) -> dict:
     """Export one timm ``model`` with ``checkpoint`` weights to ``out/<checkpoint stem>.*``.
 
     ``num_classes`` is read from the checkpoint's classifier; pruning masks saved
     by ``torch.nn.utils.prune`` or ``parametrize`` are baked in. Parity uses
-    random normal inputs (no data set outside a run).
+    random normal inputs (no data set outside a run). int8 needs ``calib``, an
+    ``.npz`` of preprocessed training images (``x``, NCHW); without it the default
+    precision is fp32 only. Agreement is then measured on the random inputs.
     """
     from ..models import (check_model_name, create_model, infer_num_classes, load_weights, read_state_dict,
                           resolve_spec, restated_num_classes)
     from .prepare import fold_mask_keys, strip_masks
 
-    shape = _check_shape(input_shape)
+    shape = check_shape(input_shape)
     formats = list(dict.fromkeys(formats or FORMATS))
     for f in formats:
         get_format(f)
+    precisions = check_precisions(precisions if precisions is not None or calib else FP32)
+    int8 = None
+    if INT8 in precisions:
+        if calib is None:
+            raise EdgepruneError("int8 outside a run needs calibration images (training data, never test).",
+                                 "Pass --calib FILE.npz (x: preprocessed NCHW float32), or --precision fp32.")
+        from .calibration import file_calibration
+
+        int8 = Int8Settings(file_calibration(calib), agreement_floor)
     check_model_name(model)
     ck = Path(checkpoint)
     state = fold_mask_keys(read_state_dict(ck))
@@ -315,15 +278,16 @@ def export_model(model: str, checkpoint, input_shape, out, formats: list[str] | 
 
     def load():
         net = create_model(spec)
-        load_weights(net, state, source=str(ck))
+        load_weights(net, state)
         strip_masks(net)
         return net.eval()
 
     out_dir = Path(out)
     x = np.random.default_rng(0).standard_normal((16, *shape[1:])).astype(np.float32)
     # not a run directory: only temps of the files this command writes (edgeprune's marker, exact names)
-    clean_stale_temps(out_dir, tuple(f"{ck.stem}{s}" for s in [".json", *(get_format(f).suffix for f in formats)]))
+    names = [f"{ck.stem}.json", *(artifact_name(ck.stem, get_format(f).name, p) for f in formats for p in precisions)]
+    clean_stale_temps(out_dir, tuple(names))
     source = Source(ck.stem, ck, str(ck.resolve()), spec, shape, load)
-    record = export_source(source, formats, out_dir, ParityInputs(x, "random-normal(seed=0, n=16)"))
-    _raise_failures({source.id: record}, formats, str(out_dir / f"{source.id}.json"))
+    record = export_source(source, formats, out_dir, ParityInputs(x, "random-normal(seed=0, n=16)"), precisions, int8)
+    _raise_failures({source.id: record}, formats, str(out_dir / f"{source.id}.json"), SKIP_HINT, precisions)
     return record

@@ -19,6 +19,7 @@ included, TFLite ``FormatConverter`` semantics), used to verify files.
 """
 from __future__ import annotations
 
+import copy
 from collections import Counter
 from dataclasses import dataclass
 from typing import Iterator
@@ -45,10 +46,22 @@ def consumers() -> dict[int, tuple[int, ...]]:
     return {op.CONV_2D: (1,), op.DEPTHWISE_CONV_2D: (1,), op.FULLY_CONNECTED: (1,)}
 
 
+def int8_consumers() -> set[int]:
+    """Builtin ops whose *int8* weights may come from DENSIFY: LiteRT 2.3.0's XNNPACK delegate runs
+    DENSIFY-fed int8 convolutions but fails to prepare an int8 FULLY_CONNECTED fed by DENSIFY
+    (tests/test_int8.py checks both), so int8 FULLY_CONNECTED weights stay dense."""
+    op = _schema().BuiltinOperator
+    return {op.CONV_2D, op.DEPTHWISE_CONV_2D}
+
+
 def _value_dtypes() -> dict[int, np.dtype]:
-    """Weight types we store sparse: float32 (DENSIFY's builtin kernel has no float16; int8
-    weights carry quantization parameters the dense output would lose)."""
-    return {_schema().TensorType.FLOAT32: np.dtype(np.float32)}
+    """Weight types we store sparse: float32 and int8 (DENSIFY's builtin kernel has no float16).
+
+    An int8 weight keeps its quantization parameters, and its densified twin gets a copy of
+    them, so the consumer sees the same per-channel scales (zero points are 0: symmetric).
+    """
+    S = _schema()
+    return {S.TensorType.FLOAT32: np.dtype(np.float32), S.TensorType.INT8: np.dtype(np.int8)}
 
 
 def _index_types():
@@ -197,7 +210,6 @@ def load_model(buf: bytes):
 def pack_model(model) -> bytes:
     import flatbuffers
 
-    S = _schema()
     model.buffers = [_AlignedBuffer(None if b.data is None else np.asarray(b.data, np.uint8)) for b in model.buffers]
     total = sum(0 if b.data is None else len(b.data) for b in model.buffers)
     if total >= 2**31 - 2**24:
@@ -225,20 +237,33 @@ def weight_tensors(model) -> Iterator[tuple[int, int]]:
     """``(subgraph, tensor)`` of dense constant weights feeding a :func:`consumers` slot."""
     slots = consumers()
     dtypes = _value_dtypes()
+    int8_ops, int8 = int8_consumers(), _schema().TensorType.INT8
     for si, sg in enumerate(model.subgraphs):
         seen = set()
         for op in sg.operators:
-            for slot in slots.get(_builtin(model, op), ()):
+            builtin = _builtin(model, op)
+            for slot in slots.get(builtin, ()):
                 if slot >= len(op.inputs) or op.inputs[slot] < 0:
                     continue
                 ti = int(op.inputs[slot])
                 t = sg.tensors[ti]
                 data = model.buffers[t.buffer].data
-                if (ti in seen or t.sparsity is not None or t.type not in dtypes or t.quantization is not None
-                        and t.quantization.scale is not None or data is None or not len(data)):
+                if t.type == int8 and builtin not in int8_ops:
+                    continue
+                if (ti in seen or t.sparsity is not None or t.type not in dtypes or not _plain_values(t)
+                        or data is None or not len(data)):
                     continue
                 seen.add(ti)
                 yield si, ti
+
+
+def _plain_values(t) -> bool:
+    """A float tensor without quantization, or an int8 one whose zero is exactly 0 (symmetric)."""
+    q = t.quantization
+    quantized = q is not None and q.scale is not None and len(q.scale)
+    if t.type == _schema().TensorType.INT8:
+        return bool(quantized) and (q.zeroPoint is None or not np.any(np.asarray(q.zeroPoint)))
+    return not quantized
 
 
 def sparsify(buf: bytes) -> tuple[bytes, dict]:
@@ -273,7 +298,8 @@ def sparsify_model(model) -> dict:
             model.buffers.append(S.BufferT(data=values.view(np.uint8)))
             t.buffer = len(model.buffers) - 1
         dense_t = S.TensorT(shape=np.asarray(t.shape, np.int32), type=t.type, buffer=0,
-                            name=(t.name or b"weight") + b"/densified", shapeSignature=t.shapeSignature)
+                            name=(t.name or b"weight") + b"/densified", shapeSignature=t.shapeSignature,
+                            quantization=copy.deepcopy(t.quantization))
         sg.tensors.append(dense_t)
         dense_ti = len(sg.tensors) - 1
         for op in sg.operators:

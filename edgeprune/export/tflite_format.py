@@ -65,7 +65,8 @@ def shorten_names(model) -> None:
 def convert(model, sample) -> Converted:
     from .sparse_tflite import load_model, pack_model, sparsify_model
 
-    flat = load_model(to_tflite(model, sample))
+    dense = to_tflite(model, sample)
+    flat = load_model(dense)
     encoding = sparsify_model(flat)
     shorten_names(flat)
-    return Converted(pack_model(flat), encoding, {})
+    return Converted(pack_model(flat), encoding, {}, dense)

@@ -1,4 +1,4 @@
-"""Select: the Pareto-optimal (candidate x format) row that fits a device budget.
+"""Select: the Pareto-optimal (candidate x format x precision) row that fits a device budget.
 
 ``select(run, target, ...)`` reads ``RUN/bench/<target>.json``, applies the
 target profile's default budgets (overridden by the keyword arguments), picks
@@ -9,7 +9,8 @@ Format policy: the front and the choice use only rows of the shipped format,
 which is ``fmt`` if given, else the target's preferred format; the figures of
 the choice are therefore those of the exact file that ``ship`` bundles. Rows
 of other formats are listed in ``selection.json`` with the reason they were
-excluded.
+excluded. fp32 and int8 rows of the shipped format compete on their own
+measured figures (each int8 row has its own accuracy through its runtime).
 
 Tie rule: a difference inside the figures' uncertainty (or the tolerances,
 ``tolerances=``; see :mod:`edgeprune.select.noise`) decides nothing; among
@@ -150,7 +151,7 @@ def _read_bench(path: Path, run: str | Path, target: str) -> dict:
 def row_json(v: Verdict) -> dict:
     r = v.row
     return {
-        "key": r.key, "candidate": r.candidate, "format": r.format,
+        "key": r.key, "candidate": r.candidate, "format": r.format, "precision": r.precision,
         **{obj: (r.figures[obj].value if obj in r.figures else None) for obj in OBJECTIVES},
         "provenance": {obj: f.provenance for obj, f in r.figures.items()},
         "methods": {obj: f.method for obj, f in r.figures.items() if f.method},

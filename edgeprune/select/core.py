@@ -61,17 +61,20 @@ class Figure:
 
 @dataclass
 class Row:
-    """A (candidate x format) row; ``figures`` maps each objective to a Figure."""
+    """A (candidate x format x precision) row; ``figures`` maps each objective to a Figure."""
 
     candidate: str
     format: str
     figures: dict[str, Figure] = field(default_factory=dict)
     error: str | None = None
     info: dict = field(default_factory=dict)  # bench fields carried through (runtime, sha256, ...)
+    precision: str = "fp32"
 
     @property
     def key(self) -> str:
-        return f"{self.candidate}.{self.format}"
+        """The artifact's file name: ``<candidate>.<format>``, ``<candidate>.int8.<format>``."""
+        return f"{self.candidate}.{self.format}" if self.precision == "fp32" else \
+            f"{self.candidate}.{self.precision}.{self.format}"
 
     def value(self, objective: str) -> float:
         return self.figures[objective].value

@@ -1,6 +1,6 @@
 """Bench JSON rows -> selection rows, preferring device-measured figures.
 
-A bench file may hold several rows for one (candidate, format): a host
+A bench file may hold several rows for one (candidate, format, precision): a host
 estimate and, after ``edgeprune bench --import``, a row measured on the device.
 For each objective the figure with the best provenance wins
 (measured > measured-on-host > estimated > unlabelled); its label and method
@@ -54,17 +54,17 @@ def _rank(fig: Figure) -> int:
 
 
 def rows_from_bench(bench: dict[str, Any]) -> list[Row]:
-    """One :class:`Row` per (candidate, format) in a bench document."""
-    groups: dict[tuple[str, str], list[dict]] = {}
+    """One :class:`Row` per (candidate, format, precision) in a bench document."""
+    groups: dict[tuple[str, str, str], list[dict]] = {}
     for r in bench.get("rows", []):
-        groups.setdefault((str(r["candidate"]), str(r["format"])), []).append(r)
+        groups.setdefault((str(r["candidate"]), str(r["format"]), str(r.get("precision") or "fp32")), []).append(r)
     out = []
-    for (cand, fmt), group in groups.items():
+    for (cand, fmt, prec), group in groups.items():
         latest_sha = group[-1].get("sha256")
         group = [r for r in group if r.get("sha256") == latest_sha]
         ok = [r for r in group if not r.get("error")]
         if not ok:
-            out.append(Row(cand, fmt, error=str(group[-1]["error"]), info=_info(group[-1], bench)))
+            out.append(Row(cand, fmt, error=str(group[-1]["error"]), info=_info(group[-1], bench), precision=prec))
             continue
         figures: dict[str, Figure] = {}
         source: dict[str, dict] = {}
@@ -77,7 +77,7 @@ def rows_from_bench(bench: dict[str, Any]) -> list[Row]:
         why = {obj: (ok[-1].get("methods") or {}).get(_FIELDS[obj][0]) for obj in _FIELDS if obj not in figures}
         if any(why.values()):
             info["missing"] = {obj: w for obj, w in why.items() if w}
-        out.append(Row(cand, fmt, figures, info=info))
+        out.append(Row(cand, fmt, figures, info=info, precision=prec))
     return out
 
 

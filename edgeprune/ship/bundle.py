@@ -46,6 +46,21 @@ def build_bundle(inp: ShipInputs, out: Path, cache_key: str) -> dict:
     return manifest
 
 
+def _precision_notes(inp: ShipInputs) -> dict:
+    """What the bundle's precision means for the firmware team (int8: scheme, calibration, agreement)."""
+    meta = inp.fmt_meta
+    if (inp.choice.get("precision") or "fp32") == "fp32":
+        return {"precision": "fp32", "weights": "float32", "io": "float32 input and output"}
+    q, a = meta.get("quantization") or {}, meta.get("agreement") or {}
+    cal = ((inp.artifact.get("int8") or {}).get("calibration")) or {}
+    return {"precision": "int8", "weights": q.get("weights"), "activations": q.get("activations"),
+            "io": q.get("io"), "quantizer": f"{q.get('tool')} {q.get('version', '')}".strip(),
+            "calibration": {k: cal.get(k) for k in ("file", "split", "n", "sha256", "procedure") if k in cal},
+            "agreement": {k: a.get(k) for k in ("twin", "top1_agreement", "max_abs_logit_error", "max_abs_fp32_logit",
+                                                 "n", "inputs", "floor", "accuracy_fp32", "accuracy_int8")
+                          if k in a}}
+
+
 def _metric(choice: dict, obj: str, unit: str, **extra) -> dict:
     return {"value": choice[obj], "unit": unit, "provenance": choice["provenance"].get(obj, "unknown"),
             "method": choice.get("methods", {}).get(obj), "uncertainty": (choice.get("uncertainty") or {}).get(obj), **extra}
@@ -85,7 +100,7 @@ def build_manifest(inp: ShipInputs, res: EvalResult, *, model_name: str, model_p
     return {
         "schema": SCHEMA,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "format": ch["format"], "file": model_name, "sha256": sha256_file(model_path), "size_bytes": size_bytes,
+        "format": ch["format"], "precision": ch.get("precision") or "fp32", "file": model_name, "sha256": sha256_file(model_path), "size_bytes": size_bytes,
         "gzip_bytes": gzip_size(model_path),
         "input": {"name": res.input_name, "shape": in_shape, "dtype": data.get("dtype", "float32"),
                   "layout": layout, "mean": data["mean"], "std": data["std"], "value_range": data["value_range"],
@@ -111,7 +126,9 @@ def build_manifest(inp: ShipInputs, res: EvalResult, *, model_name: str, model_p
                    "checkpoint_sha256": run.get("dense", {}).get("sha256"),
                    "dense_trained_by_edgeprune": run.get("dense", {}).get("trained"),
                    "artifact": str(inp.model_path.relative_to(inp.run.root)), "export": {
-                       k: inp.fmt_meta[k] for k in ("opset", "encoding", "parity") if k in inp.fmt_meta}},
+                       k: inp.fmt_meta[k] for k in ("opset", "encoding", "parity", "quantization", "agreement")
+                       if k in inp.fmt_meta}},
+        "precision_notes": _precision_notes(inp),
         "versions": {"edgeprune": __version__, "runtime": {"name": res.runtime, "version": res.runtime_version},
                      "bench_runtime": {"name": bench.get("runtime"), "version": bench.get("runtime_version")},
                      "python": platform.python_version(), "numpy": np.__version__,

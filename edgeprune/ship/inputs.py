@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EdgepruneError
+from ..precision import FP32, artifact_name, entry_of
 from ..runio import RunDir, read_json_object, sha256_file, sha256_json
 
 
@@ -19,7 +20,7 @@ class ShipInputs:
     run_info: dict  # run.json
     candidate: dict | None  # candidate.json; None for the dense baseline
     artifact: dict  # artifacts/<id>.json
-    fmt_meta: dict  # artifacts/<id>.json formats[<format>]
+    fmt_meta: dict  # artifacts/<id>.json formats[<format>] (int8: int8.formats[<format>])
     model_path: Path
 
     @property
@@ -77,15 +78,17 @@ def load_inputs(run: str | Path, target: str) -> ShipInputs:
     bench_path = rd.root / sel["bench"]["file"]
     if not bench_path.is_file() or sha256_file(bench_path) != sel["bench"]["sha256"]:
         raise EdgepruneError(f"{bench_path} changed since selection.json was written.", redo)
-    cid, fmt = choice["candidate"], choice["format"]
+    cid, fmt, precision = choice["candidate"], choice["format"], choice.get("precision") or FP32
     run_info = _json(rd.run_json, "Run 'edgeprune prune' first.")
     _need(rd.test_npz, "Run 'edgeprune prune' first.")
     candidate = None if cid == "dense" else _json(rd.candidate_json(cid), "Run 'edgeprune prune' first.")
     artifact = _json(rd.artifact_json(cid), f"Run 'edgeprune export {run}'.")
-    fmt_meta = (artifact.get("formats") or {}).get(fmt) or {}
+    fmt_meta = entry_of(artifact, fmt, precision) or {}
     if "error" in fmt_meta or "sha256" not in fmt_meta:
-        raise EdgepruneError(f"{rd.artifact_json(cid)} has no usable {fmt} export.", f"Run 'edgeprune export {run}'.")
-    model_path = _need(rd.artifacts_dir / fmt_meta.get("file", f"{cid}.{fmt}"), f"Run 'edgeprune export {run}'.")
+        what = fmt if precision == FP32 else f"{precision} {fmt}"
+        raise EdgepruneError(f"{rd.artifact_json(cid)} has no usable {what} export.", f"Run 'edgeprune export {run}'.")
+    model_path = _need(rd.artifacts_dir / fmt_meta.get("file", artifact_name(cid, fmt, precision)),
+                       f"Run 'edgeprune export {run}'.")
     actual = sha256_file(model_path)
     benched = (choice.get("bench") or {}).get("sha256", actual)
     if actual != fmt_meta["sha256"] or actual != benched:

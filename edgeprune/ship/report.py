@@ -248,6 +248,24 @@ def _sparsity(m: dict, candidate: dict | None) -> str:
             f'<img alt="per-layer sparsity of {escape(c["id"])}" src="data:image/png;base64,{sparsity_png(candidate)}">')
 
 
+def _precision(m: dict) -> str:
+    """Precision of the shipped file; for int8 the quantizer, calibration data and agreement with the fp32 twin."""
+    p = m.get("precision_notes") or {"precision": m.get("precision", "fp32")}
+    if p.get("precision", "fp32") == "fp32":
+        return "<p>fp32: float32 weights, input and output.</p>"
+    cal, a = p.get("calibration") or {}, p.get("agreement") or {}
+    acc = ""
+    if a.get("accuracy_int8") is not None:
+        acc = f"; accuracy there int8 {a['accuracy_int8']:.4f} vs fp32 {a['accuracy_fp32']:.4f}"
+    return (f"<p>int8 ({escape(str(p.get('quantizer')))}): weights {escape(str(p.get('weights')))}, activations "
+            f"{escape(str(p.get('activations')))}; {escape(str(p.get('io')))}.</p>"
+            f"<p>Calibration: {cal.get('n')} <b>{escape(str(cal.get('split')))}</b>-split images "
+            f"(<code>{escape(str(cal.get('file')))}</code>), never test images.</p>"
+            f"<p>Agreement with the fp32 twin <code>{escape(str(a.get('twin')))}</code>{_prov('measured')} on "
+            f"{a.get('n')} test images: top-1 {a.get('top1_agreement', 0):.1%} (floor {a.get('floor', 0):.0%}), "
+            f"max logit error {a.get('max_abs_logit_error', 0):.3g} of {a.get('max_abs_fp32_logit', 0):.3g}{acc}.</p>")
+
+
 def _pareto(sel: dict) -> str:
     plot = pareto_png(sel)
     left = "; ".join(f"{', '.join(keys)} ({OBJ_LABEL[obj]} panel)" for obj, keys in plot.left_out.items() if keys)
@@ -265,7 +283,7 @@ def render_report(m: dict, sel: dict, candidate: dict | None) -> str:
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>edgeprune: {escape(m['candidate']['id'])} for {escape(m['target']['name'])}</title><style>{CSS}</style></head>
 <body>
-<h1>{escape(m['candidate']['id'])} &rarr; {escape(m['target']['name'])} ({escape(m['format'])})</h1>
+<h1>{escape(m['candidate']['id'])} &rarr; {escape(m['target']['name'])} ({escape(m['format'])}, {escape(m.get('precision', 'fp32'))})</h1>
 <p class="sub">edgeprune {escape(m['versions']['edgeprune'])}, {escape(m['created'])}. Format: {escape(sel.get('format_policy', ''))}.</p>
 {_cards(m)}
 <h2>Budgets</h2>
@@ -282,6 +300,8 @@ def render_report(m: dict, sel: dict, candidate: dict | None) -> str:
 {_methods(m, sel)}
 <p>{_prov('measured')} on the target device, or device-independent (file size, accuracy through the runtime);
 {_prov('measured-on-host')} real measurement on the build machine; {_prov('estimated')} scaled, see the method.</p>
+<h2>Precision</h2>
+{_precision(m)}
 <h2>Model file</h2>
 <p><code>{escape(m['file'])}</code>, {m['size_bytes']} bytes, sha256 <code>{escape(m['sha256'])}</code>.
 Input <code>{escape(m['input']['name'])}</code> {m['input']['shape']} {escape(m['input']['layout'])};
