@@ -181,8 +181,10 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
     return p
 
 
-def _row(doc: dict, cid: str, fmt: str) -> dict:
-    return next(r for r in doc["rows"] if r["candidate"] == cid and r["format"] == fmt)
+def _row(doc: dict, cid: str, fmt: str, precision: str = "fp32") -> dict:
+    """The row of one artifact: candidate, format and precision (int8 twins share the first two)."""
+    return next(r for r in doc["rows"] if r["candidate"] == cid and r["format"] == fmt
+                and r.get("precision", "fp32") == precision)
 
 
 def _snapshot(run: Path) -> dict[str, bytes]:
@@ -228,7 +230,7 @@ def test_mean_only_logs_compare_by_their_mean(run, tmp_path):
     assert "benchmark_model printed no median" in row["methods"]["latency"]
     assert "by name only" in row["methods"]["latency"] and row["peak_ram_mb"] == 5.47266
     assert next(r for r in rows_from_bench(doc) if r.key == f"{TFLITE_ID}.tflite").figures["latency_ms"].value == 2.33477
-    assert re.search(rf"{TFLITE_ID}\s+tflite\s+\S+\s+2\.33\s", format_summary(doc))
+    assert re.search(rf"{TFLITE_ID}\s+tflite\s+fp32\s+\S+\s+2\.33\s", format_summary(doc))
 
 
 def test_trtexec_log_without_a_bench_file_makes_a_new_row(run, tmp_path):

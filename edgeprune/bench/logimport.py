@@ -246,7 +246,7 @@ def _merge_logs(rd: RunDir, prof: Target, logs: list[DeviceLog], docs: dict[Path
             raise _refuse(dl, f"{first} measures {m.artifact.display} too", "Import one measurement per artifact "
                                                                             "at a time (a later import replaces it).")
         keys = [_key(r) for r in doc["rows"]]
-        key = (m.artifact.candidate, m.artifact.format)
+        key = (m.artifact.candidate, m.artifact.format, m.artifact.precision or "fp32")
         i = keys.index(key) if key in keys else None
         base = doc["rows"][i] if i is not None else None
         usable = base is not None and base.get("sha256") == m.sha256 and not base.get("error")
