@@ -43,6 +43,7 @@ class Source:
     spec: ModelSpec
     input_shape: list[int]
     load: Callable[[], object]  # -> eval torch model with masks baked in
+    structure: str | None = None  # channel plan of a structured candidate, as written in <id>.json
 
 
 @dataclass
@@ -122,7 +123,8 @@ def _export_formats(source: Source, sha: str, todo: list[Format], out_dir: Path,
     for fmt in todo:
         entries[fmt.name] = _export_one(source, fmt, model, sample, inputs, ref, sizes, out_dir)
     order = [f for f in FORMATS if f in entries]
-    return {"id": source.id, "source": {"weights": source.recorded, "sha256": sha}, "model": source.spec.to_json(),
+    src = {"weights": source.recorded, "sha256": sha, **({"structure": source.structure} if source.structure else {})}
+    return {"id": source.id, "source": src, "model": source.spec.to_json(),
             "input_shape": list(source.input_shape), **sizes, "exporter": _exporter(),
             "formats": {f: entries[f] for f in order}}
 
@@ -187,8 +189,12 @@ def _run_sources(rd: RunDir, run: dict, candidates: list[str] | None) -> list[So
         raise EdgepruneError(f"Unknown candidate {unknown[0]!r} in {rd.root}.",
                              f"Available: {', '.join(available) or 'none (run edgeprune prune first)'}.")
 
-    def loader(path: Path) -> Callable[[], object]:
+    def loader(path: Path, structure: Path | None) -> Callable[[], object]:
         def load():
+            if structure is not None:  # channels removed: rebuild from the channel plan, never unpickle
+                from ..prune.structured.plan import rebuild
+
+                return rebuild(structure, path)
             model = build(spec, path)
             strip_masks(model)
             return model.eval()
@@ -196,13 +202,21 @@ def _run_sources(rd: RunDir, run: dict, candidates: list[str] | None) -> list[So
 
     sources = []
     for cid in wanted:
+        structure = None
         if cid == DENSE_ID:
             path = rd.dense_weights
         else:
-            path = rd.candidate_dir(cid) / read_json(rd.candidate_json(cid)).get("weights", "model.safetensors")
+            cand = read_json(rd.candidate_json(cid))
+            path = rd.candidate_dir(cid) / cand.get("weights", "model.safetensors")
+            if cand.get("structure"):
+                structure = rd.candidate_dir(cid) / cand["structure"]
+                if not structure.is_file():
+                    raise EdgepruneError(f"Channel plan of {cid!r} is missing ({structure}).",
+                                         "Re-run edgeprune prune on this run.")
         if not path.is_file():
             raise EdgepruneError(f"Weights of {cid!r} are missing ({path}).", "Re-run edgeprune prune on this run.")
-        sources.append(Source(cid, path, path.relative_to(rd.root).as_posix(), spec, shape, loader(path)))
+        sources.append(Source(cid, path, path.relative_to(rd.root).as_posix(), spec, shape, loader(path, structure),
+                              structure.relative_to(rd.root).as_posix() if structure else None))
     return sources
 
 

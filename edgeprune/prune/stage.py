@@ -23,11 +23,12 @@ from ..models import ModelSpec, build, create_model, load_weights, read_state_di
 from ..runio import RunDir, atomic_dir, atomic_path, clean_stale_temps, read_json, sha256_file, sha256_json, write_json
 from ..train import accuracy, fit
 from . import importance
-from .config import SIGNALS, PruneConfig
+from .config import GRANULARITIES, SIGNALS, PruneConfig
 from .layers import Layer, discover, prunable
 from .masks import build_masks, global_sparsity, measured_sparsity, planned_count
 from .ranges import BASELINES, LayerRange, derive_ranges
 from .recipes import dense_recipe, finetune_recipe
+from .schedule import SCHEDULES, Schedule, cubic, split_epochs
 from .strategies import STRATEGIES, make_plans
 
 
@@ -37,6 +38,7 @@ class PruneResult:
     dense: dict
     candidates: list[dict]
     merged: dict[str, list[str]]
+    structured_fallback: str | None = None  # why structured pruning fell back to unstructured
 
 
 def _progress(iterable=None, **kw):
@@ -67,6 +69,12 @@ def _validate(cfg: PruneConfig) -> None:
             raise EdgepruneError(f"Unknown strategy {', '.join(unknown)}.", f"Known: {', '.join(STRATEGIES)}.")
     if cfg.finetune_epochs < 0:
         raise EdgepruneError("--epochs must be >= 0.", "Use 0 to skip fine-tuning.")
+    if cfg.granularity not in GRANULARITIES:
+        raise EdgepruneError(f"Unknown granularity {cfg.granularity!r}.", f"Use one of {', '.join(GRANULARITIES)}.")
+    if cfg.schedule not in SCHEDULES:
+        raise EdgepruneError(f"Unknown schedule {cfg.schedule!r}.", f"Use one of {', '.join(SCHEDULES)}.")
+    if cfg.steps < 1:
+        raise EdgepruneError("--steps must be >= 1.", "Example: --schedule iterative --steps 3")
 
 
 def _same_run(existing: dict, new: dict) -> list[str]:
@@ -175,27 +183,46 @@ def _candidate_done(rd: RunDir, cid: str, key: str) -> dict | None:
     return None
 
 
+def _masked_schedule(model: torch.nn.Module, signal: str, plan: dict[str, float], scores, layers: list[Layer], calib,
+                     data: Dataset, cfg: PruneConfig, bar) -> list[dict]:
+    """Masks reaching ``plan`` in one shot or over N cycles (cubic ramp, re-scored each cycle, nested masks)."""
+    import dataclasses
+
+    from ..train import MaskHold
+
+    schedule = Schedule(cfg.schedule, cfg.steps)
+    recipe = finetune_recipe(cfg)
+    steps, masks = [], None
+    for step, epochs in enumerate(split_epochs(recipe.epochs, schedule.n), start=1):
+        if step > 1:  # re-score the current network; weights already removed stay removed
+            scores = importance.score(signal, model, layers, calib)
+            scores = {n: s.masked_fill(~masks[n], float("-inf")) for n, s in scores.items()}
+        frac = cubic(step, schedule.n)
+        masks = build_masks(scores, {n: r * frac for n, r in plan.items()}, layers)
+        rec = {"step": step, "sparsity_fraction_of_plan": frac, "epochs": 0, "best_epoch": 0}
+        if epochs > 0:
+            res = fit(model, data, dataclasses.replace(recipe, epochs=epochs), masks=masks,
+                      on_epoch=lambda r: (bar.update(1), bar.set_postfix(val=f"{r['val_accuracy']:.3f}")))
+            rec.update(epochs=res.epochs, best_epoch=res.best_epoch, val_accuracy=res.best_val_accuracy)
+        else:
+            MaskHold(model, masks)
+        steps.append(rec)
+    return steps
+
+
 def phase3_candidate(cid: str, signal: str, strategy: str, plan: dict[str, float], scores, layers: list[Layer],
                      spec: ModelSpec, dense_path: Path, data: Dataset, cfg: PruneConfig, rd: RunDir,
-                     merged: list[str], key: str) -> dict:
+                     merged: list[str], key: str, calib=None) -> dict:
     """Prune one plan with one signal, fine-tune with masks held, write the candidate atomically."""
     model = build(spec, dense_path)
-    masks = build_masks(scores, plan, layers)
     numel = {l.name: l.numel for l in layers}
     planned = {n: planned_count(r, numel[n]) / numel[n] for n, r in plan.items()}
     recipe = finetune_recipe(cfg)
     t0 = time.perf_counter()
-    if recipe.epochs > 0:
-        bar = _progress(total=recipe.epochs, desc=f"  {cid}", leave=False)
-        res = fit(model, data, recipe, masks=masks,
-                  on_epoch=lambda r: (bar.update(1), bar.set_postfix(val=f"{r['val_accuracy']:.3f}")))
-        bar.close()
-        epochs, best_epoch = res.epochs, res.best_epoch
-    else:
-        from ..train import MaskHold
-
-        MaskHold(model, masks)
-        epochs = best_epoch = 0
+    bar = _progress(total=recipe.epochs, desc=f"  {cid}", leave=False)
+    steps = _masked_schedule(model, signal, plan, scores, layers, calib, data, cfg, bar)
+    bar.close()
+    epochs, best_epoch = sum(s["epochs"] for s in steps), steps[-1]["best_epoch"]
     sd = model.state_dict()
     measured = measured_sparsity(sd, plan)
     off = {n: (measured[n], planned[n]) for n in plan if abs(measured[n] - planned[n]) > 1e-3}
@@ -204,7 +231,7 @@ def phase3_candidate(cid: str, signal: str, strategy: str, plan: dict[str, float
         raise RuntimeError(f"{cid}: {n} measured sparsity {m:.4f} != planned {p:.4f}")
     plan_layers = [l for l in layers if l.name in plan]
     cand = {
-        "id": cid, "signal": signal, "strategy": strategy, "merged": merged,
+        "id": cid, "granularity": "unstructured", "signal": signal, "strategy": strategy, "merged": merged,
         "planned": planned, "measured": measured,
         "global_sparsity": global_sparsity(measured, plan_layers),
         "planned_global_sparsity": global_sparsity(planned, plan_layers),
@@ -213,6 +240,8 @@ def phase3_candidate(cid: str, signal: str, strategy: str, plan: dict[str, float
         "epochs": epochs, "best_epoch": best_epoch, "seconds": round(time.perf_counter() - t0, 2),
         "recipe": recipe.to_json(), "weights": "model.safetensors", "key": key,
     }
+    if cfg.schedule != "oneshot":
+        cand.update(schedule=Schedule(cfg.schedule, cfg.steps).to_json(), steps=steps)
     with atomic_dir(rd.candidate_dir(cid)) as tmp:
         cand["sha256"] = _save_weights(model, tmp / "model.safetensors")
         write_json(tmp / "candidate.json", cand)
@@ -250,9 +279,37 @@ def run_prune(cfg: PruneConfig, out: str | Path) -> PruneResult:
         "dense": {k: dense[k] for k in ("val_accuracy", "test_accuracy", "weights", "sha256", "trained")},
         "versions": _versions(),
     })
+    calib = _calibration(data, cfg)
+    structured, fallback = None, None
+    if cfg.granularity in ("structured", "both"):
+        from .structured import StructuredUnsupported
+        from .structured.stage import run_structured
+
+        try:
+            structured = run_structured(cfg, rd, data, spec, dense["sha256"], calib, _progress)
+        except StructuredUnsupported as e:
+            fallback = e.problem
+            _log(f"structured: {e.problem} Falling back to unstructured pruning only.")
+    candidates: list[dict] = []
+    merged: dict[str, list[str]] = {}
+    if cfg.granularity != "structured" or fallback:
+        candidates, merged = unstructured_candidates(cfg, rd, data, spec, dense, calib)
+    if structured is not None:
+        from .structured.stage import phase3 as structured_phase3
+
+        p1, plans, s_merged = structured
+        candidates += structured_phase3(p1, plans, s_merged, spec, rd.dense_weights, dense["sha256"], data, calib,
+                                        cfg, rd, _progress)
+        merged.update({f"structured:{k}": v for k, v in s_merged.items()})
+    _log(format_table(dense, candidates))
+    return PruneResult(rd.root, dense, candidates, merged, fallback)
+
+
+def unstructured_candidates(cfg: PruneConfig, rd: RunDir, data: Dataset, spec: ModelSpec, dense: dict,
+                            calib) -> tuple[list[dict], dict[str, list[str]]]:
+    """Unstructured Phases 1-3 (cached per file)."""
     model = build(spec, rd.dense_weights)
     layers = discover(model)
-    calib = _calibration(data, cfg)
     ranges = phase1_ranges(model, layers, calib, rd, dense["sha256"])
     plans, merged = phase2_plans(ranges, cfg, rd, layers)
     n_merged = sum(len(v) for v in merged.values())
@@ -263,22 +320,26 @@ def run_prune(cfg: PruneConfig, out: str | Path) -> PruneResult:
     jobs = [(s, name) for s in cfg.signals for name in plans]
     bar = _progress(total=len(jobs), desc="phase 3: prune + fine-tune")
     scores_by_signal: dict[str, dict] = {}
+    schedule = Schedule(cfg.schedule, cfg.steps)
     for signal, strategy in jobs:
         cid = f"{signal}-{strategy}"
-        key = sha256_json({"dense": dense["sha256"], "plan": plans[strategy], "signal": signal,
-                           "recipe": finetune_recipe(cfg).to_json(), "calib": cfg.calib_size})
+        key_doc = {"dense": dense["sha256"], "plan": plans[strategy], "signal": signal,
+                   "recipe": finetune_recipe(cfg).to_json(), "calib": cfg.calib_size}
+        if schedule.n > 1:  # one-shot keys stay as they were, so existing runs resume
+            key_doc["schedule"] = schedule.to_json()
+        key = sha256_json(key_doc)
         cand = _candidate_done(rd, cid, key)
         if cand is None:
             if signal not in scores_by_signal:
                 scores_by_signal[signal] = importance.score(signal, model, pl, calib)
             cand = phase3_candidate(cid, signal, strategy, plans[strategy], scores_by_signal[signal], pl, spec,
-                                    rd.dense_weights, data, cfg, rd, [f"{signal}-{m}" for m in merged[strategy]], key)
+                                    rd.dense_weights, data, cfg, rd, [f"{signal}-{m}" for m in merged[strategy]], key,
+                                    calib)
         candidates.append(cand)
         bar.update(1)
         bar.set_postfix(last=f"{cid} {cand['global_sparsity']:.1%} val {cand['val_accuracy']:.3f}")
     bar.close()
-    _log(format_table(dense, candidates))
-    return PruneResult(rd.root, dense, candidates, merged)
+    return candidates, merged
 
 
 def format_table(dense: dict, candidates: list[dict]) -> str:
