@@ -65,17 +65,29 @@ def prune_options(fn):
         click.option("--strategies", help="Comma list of strategy names (default: all ten)."),
         click.option("--epochs", type=int, help="Max fine-tuning epochs per candidate (early stopping on val, patience 3)."),
         click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--schedule", type=click.Choice(["oneshot", "iterative"]), default="oneshot", show_default=True,
+                     help="Prune at once, or over --steps prune/fine-tune cycles within the same epochs."),
+        click.option("--steps", type=click.IntRange(min=1), default=3, show_default=True,
+                     help="Cycles of --schedule iterative (channels: linear; weights: cubic ramp)."),
     ]
     for o in reversed(opts):
         fn = o(fn)
     return fn
 
 
-def _prune_config(model, model_args, checkpoint, data, input_size, signals, strategies, epochs, seed):
+def granularity_option(default: str):
+    return click.option("--granularity", type=click.Choice(["unstructured", "structured", "both"]), default=default,
+                        show_default=True, help="Zero single weights, remove whole channels/heads "
+                        "(a smaller dense network), or both.")
+
+
+def _prune_config(model, model_args, checkpoint, data, input_size, signals, strategies, epochs, seed,
+                  granularity="unstructured", schedule="oneshot", steps=3):
     from .prune.config import PruneConfig
 
     cfg = PruneConfig(model=model, model_args=_model_args(model_args), checkpoint=checkpoint, data=data,
-                      input_size=input_size, signals=_csv(signals), strategies=_csv(strategies), seed=seed)
+                      input_size=input_size, signals=_csv(signals), strategies=_csv(strategies), seed=seed,
+                      granularity=granularity, schedule=schedule, steps=steps)
     if epochs is not None:
         cfg.finetune_epochs = epochs
     return cfg
@@ -83,6 +95,7 @@ def _prune_config(model, model_args, checkpoint, data, input_size, signals, stra
 
 @main.command()
 @prune_options
+@granularity_option("unstructured")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory (created; re-run to resume).")
 @_user_errors
 def prune(out, **kw):
@@ -214,6 +227,7 @@ def verify(bundle):
 @main.command()
 @click.option("--target", required=True, help="Profile name or path to a .toml.")
 @prune_options
+@granularity_option("both")
 @click.option("--out", default="runs/default", show_default=True, type=click.Path(file_okay=False))
 @click.option("--max-size-mb", type=float)
 @click.option("--max-ram-mb", type=float)

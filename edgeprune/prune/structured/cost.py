@@ -10,7 +10,6 @@ each group that owns it.
 """
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 
@@ -53,13 +52,15 @@ def prunable_params(model: nn.Module) -> list[str]:
             if isinstance(m, ROOT_TYPES + (nn.Conv1d, nn.Conv3d)) and m.weight is not None and m.weight.dim() >= 2]
 
 
-def probe(model: nn.Module, example: torch.Tensor, groups: list[ChannelGroup], model_name: str) -> ParamModel:
-    """Remove one unit of each group from a copy (forward pass after each) and record what shrank.
+def probe(m: nn.Module, example: torch.Tensor, groups: list[ChannelGroup], model_name: str) -> ParamModel:
+    """Remove one unit of each group from ``m`` (a fresh, expendable instance of the architecture; a forward
+    pass after each) and record what shrank.
 
     Raises :class:`StructuredUnsupported` naming the first group whose removal
     Torch-Pruning refuses or after which the network no longer runs.
     """
-    m = copy.deepcopy(model).eval()
+    m.eval()
+    dense_params = prunable_params(m)
     dg = build_graph(m, example, model_name)
     with torch.no_grad():
         n_out = m(example).shape
@@ -82,4 +83,4 @@ def probe(model: nn.Module, example: torch.Tensor, groups: list[ChannelGroup], m
         after = {n: list(p.shape) for n, p in m.named_parameters()}
         shrink[g.name] = {n: [b - a for b, a in zip(before[n], after[n])] for n in after if after[n] != before[n]}
         before = after
-    return ParamModel(dense, prunable_params(model), shrink)
+    return ParamModel(dense, dense_params, shrink)

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from ...data import Dataset
-from ...models import ModelSpec, build
+from ...models import ModelSpec, build, create_model
 from ...runio import RunDir, read_json, sha256_file, sha256_json, write_json
 from ..config import GLOBAL_TARGETS, PruneConfig
 from ..ranges import LayerRange
@@ -25,7 +25,7 @@ from ..schedule import Schedule
 from ..strategies import make_plans
 from .candidate import count, run_candidate
 from .cost import ParamModel, probe
-from .groups import ChannelGroup, StructuredUnsupported, build_graph, discover_groups
+from .groups import ChannelGroup, StructuredUnsupported, _first_line, build_graph, discover_groups
 from .plan import example_input
 from .ranges import BASELINES, RULES_TEXT, derive_ranges, realise
 from .scores import CRITERIA, group_scores
@@ -61,11 +61,16 @@ def phase1(spec: ModelSpec, dense_path: Path, input_shape: list[int], calib, rd:
     model = build(spec, dense_path)
     example = example_input(input_shape)
     try:
-        dg = build_graph(model, example, spec.name)
-        groups = discover_groups(model, dg)
-        if not groups:
-            raise StructuredUnsupported(spec.name, None, "Torch-Pruning finds no prunable channel group")
-        pm = probe(model, example, groups, spec.name)
+        try:
+            dg = build_graph(model, example, spec.name)
+            groups = discover_groups(model, dg)
+            if not groups:
+                raise StructuredUnsupported(spec.name, None, "Torch-Pruning finds no prunable channel group")
+            pm = probe(create_model(spec), example, groups, spec.name)
+        except StructuredUnsupported:
+            raise
+        except Exception as e:  # whatever else breaks in the analysis: fall back, never crash the build
+            raise StructuredUnsupported(spec.name, None, f"the channel analysis failed ({_first_line(e)})") from e
     except StructuredUnsupported as e:
         write_json(path, {"dense_sha256": dense_sha, "schema": SCHEMA, "granularity": "structured",
                           "unsupported": {"model": e.model, "layer": e.layer, "reason": e.reason},
