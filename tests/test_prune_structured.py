@@ -257,3 +257,30 @@ def test_realise_merges_nothing_it_should_not():
     ranges = [LayerRange("a", "feature", 50_000, {}, (0.2, 0.6), (0.2, 0.6), "baselines")]
     assert realise({"a": 0.5}, groups, ranges) == {"a": 32}
     assert realise({"a": 0.9}, groups, ranges) == {"a": 32}  # capped at the range maximum 0.6: >= 25.6 kept
+
+
+# ---------------------------------------------------------------- schedules
+def test_schedules_split_the_same_budget():
+    from edgeprune.prune.schedule import cubic, linear, split_epochs
+
+    assert split_epochs(12, 3) == [4, 4, 4] and split_epochs(2, 3) == [0, 1, 1] and split_epochs(5, 1) == [5]
+    assert [round(cubic(s, 3), 4) for s in (1, 2, 3)] == [0.7037, 0.963, 1.0]
+    assert [linear(s, 4) for s in (1, 2, 3, 4)] == [0.25, 0.5, 0.75, 1.0]
+
+
+@pytest.mark.parametrize("granularity", ["unstructured", "structured"])
+def test_iterative_schedule_reaches_the_plan_within_the_budget(tmp_path, granularity):
+    cfg = PruneConfig(**{**FAST, "granularity": granularity, "strategies": ["aggressive"], "finetune_epochs": 2,
+                         "schedule": "iterative", "steps": 2})
+    res = run_prune(cfg, tmp_path / "run")
+    (c,) = res.candidates
+    assert c["schedule"] == {"name": "iterative", "steps": 2} and len(c["steps"]) == 2
+    assert c["epochs"] <= 2 and c["epochs"] == sum(s["epochs"] for s in c["steps"])
+    if granularity == "structured":
+        assert [s["removed_fraction_of_plan"] for s in c["steps"]] == [0.5, 1.0]
+        assert all(ch["planned"] == ch["resulting"] for ch in c["channels"].values())
+        oneshot = run_prune(PruneConfig(**{**cfg.to_json(), "schedule": "oneshot"}), tmp_path / "one").candidates[0]
+        assert oneshot["channels"] == c["channels"] and "steps" in oneshot and len(oneshot["steps"]) == 1
+    else:
+        assert [round(s["sparsity_fraction_of_plan"], 4) for s in c["steps"]] == [0.875, 1.0]
+        assert all(abs(c["measured"][k] - p) <= 1e-3 for k, p in c["planned"].items())
