@@ -284,3 +284,28 @@ def test_iterative_schedule_reaches_the_plan_within_the_budget(tmp_path, granula
     else:
         assert [round(s["sparsity_fraction_of_plan"], 4) for s in c["steps"]] == [0.875, 1.0]
         assert all(abs(c["measured"][k] - p) <= 1e-3 for k, p in c["planned"].items())
+
+
+# ---------------------------------------------------------------- select and report mark the granularity
+def test_selection_rows_and_report_mark_granularity(tmp_path):
+    import base64
+
+    from edgeprune.runio import write_json
+    from edgeprune.select import _granularity
+    from edgeprune.ship.report import pareto_png
+
+    rd = RunDir(tmp_path)
+    write_json(rd.candidate_json("structured-product-balanced"), {"granularity": "structured"})
+    write_json(rd.candidate_json("product-balanced"), {"id": "product-balanced"})  # before granularity existed
+    assert _granularity(rd, "structured-product-balanced") == "structured"
+    assert _granularity(rd, "product-balanced") == "unstructured"
+    assert _granularity(rd, "dense") == "dense" and _granularity(rd, "gone") is None
+    rows = [{"key": f"{c}.onnx", "candidate": c, "granularity": g, "accuracy": a, "size_mb": s, "latency_ms": l,
+             "peak_ram_mb": 10.0, "provenance": {}, "eligible": True, "feasible": True, "pareto": True,
+             "chosen": c == "dense", "error": None}
+            for c, g, a, s, l in (("dense", "dense", 0.99, 44.0, 10.0), ("product-balanced", "unstructured", 0.98, 8.0, 10.0),
+                                  ("structured-product-balanced", "structured", 0.97, 6.0, 3.0))]
+    sel = {"rows": rows, "target": "t", "format": "onnx",
+           "budgets": {k: {"limit": None, "source": "-"} for k in ("min_accuracy", "max_latency_ms", "max_size_mb")}}
+    png = base64.b64decode(pareto_png(sel))
+    assert png.startswith(b"\x89PNG")
