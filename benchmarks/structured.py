@@ -351,6 +351,49 @@ def _goals(seeds, per_band, fastest) -> dict:
     }
 
 
+# ---------------------------------------------------------------- markdown (results.py quotes it)
+def _f(v, fmt: str = ".2f", none: str = "-") -> str:
+    return none if v is None else format(v, fmt)
+
+
+def _pm(d: dict, fmt: str = ".2f") -> str:
+    return "-" if d.get("mean") is None else f"{d['mean']:{fmt}} ± {d['std']:{fmt}}"
+
+
+def render(doc: dict) -> str:
+    """Tables: every network of the first seed, per method and band over seeds, fastest within 1 pt, goals."""
+    seed = doc["seeds"][0]
+    out = [f"Seed {seed['seed']}, dense test accuracy {seed['dense_test_accuracy']:.4f}. Speed-up = dense / network, "
+           "paired in one worker, 1 thread (measured-on-host); peak RAM = worker VmHWM growth.", "",
+           "| network | method | band | prunable params | MACs | ONNX speed-up | TFLite speed-up | ONNX peak RAM MB "
+           "| TFLite peak RAM MB | test drop pt |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in seed["rows"]:
+        o, t = r.get("onnx") or {}, r.get("tflite") or {}
+        out.append(f"| {r['id']} | {r['method']} | {r['band'] or '-'} | {r['prunable_params'] / 1e6:.2f}M | "
+                   f"{_f(r['macs'] and r['macs'] / 1e6, '.1f')}M | {_f(o.get('speedup'))} | {_f(t.get('speedup'))} | "
+                   f"{_f(o.get('peak_ram_mb'), '.1f')} | {_f(t.get('peak_ram_mb'), '.1f')} | {r['drop_pt']:.2f} |")
+    summ = doc["summary"]
+    out += ["", f"Per method and band, mean ± std over {len(doc['seeds'])} seed(s):", "",
+            "| method@band | prunable params (M) | test drop pt | ONNX speed-up | TFLite speed-up |", "|---|---|---|---|---|"]
+    for k, v in summ["per_band"].items():
+        out.append(f"| {k} | {v['prunable_params']['mean'] / 1e6:.2f} | {_pm(v['drop_pt'])} | {_pm(v['speedup_onnx'])} "
+                   f"| {_pm(v['speedup_tflite'])} |")
+    out += ["", "Fastest network within 1 point of dense, per method (ONNX Runtime speed-up; per seed the id):", "",
+            "| method | ONNX speed-up | TFLite speed-up | networks |", "|---|---|---|---|"]
+    for m, v in summ["fastest_within_1pt"].items():
+        ids = ", ".join(p["id"] if p else "none" for p in v["per_seed"])
+        out.append(f"| {m} | {_pm(v['speedup_onnx'])} | {_pm(v['speedup_tflite'])} | {ids} |")
+    g = summ["goals"]
+    drop = g["drop_vs_best_peer"]["per_band"]
+    out += ["", f"Goals: >= 3x faster (ONNX Runtime) within 1 pt and below dense peak RAM: "
+                f"{'met' if g['3x_within_1pt_lower_ram']['met'] else 'not met'}; drop <= 0.6x the best peer's: "
+                + ("; ".join(f"{b} {_f(v['ratio'])} ({v['mm_drop_pt']:.2f} vs {v['best_peer']} {v['best_peer_drop_pt']:.2f} pt)"
+                             for b, v in drop.items()) or "-")
+                + f" ({'met' if g['drop_vs_best_peer']['met'] else 'not met'}); fastest within 1 pt faster than every "
+                  f"peer: {'met' if g['fastest_within_1pt_beats_every_peer']['met'] else 'not met'}."]
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="1 seed, 3 strategies, 3 epochs, 1 latency round")

@@ -199,6 +199,10 @@ def test_structured_outputs_follow_the_contract(structured_run):
                 assert ch["resulting"] >= min(8, ch["size"])
         assert on_disk["params"]["pruned"] < on_disk["params"]["dense"]
         assert on_disk["macs"]["pruned"] < on_disk["macs"]["dense"]
+        layers = on_disk["layers"]  # per conv/linear layer: params and MACs, dense and pruned
+        assert all(v["pruned"]["params"] <= v["dense"]["params"] and v["pruned"]["macs"] <= v["dense"]["macs"]
+                   for v in layers.values())
+        assert layers["fc"]["pruned"]["params"] < layers["fc"]["dense"]["params"]  # inputs shrink, outputs stay
     by = {c["strategy"]: c["global_sparsity"] for c in res.candidates}
     assert by["conservative"] < by["balanced"] < by["aggressive"]
 

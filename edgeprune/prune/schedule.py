@@ -7,6 +7,7 @@ channels follow Torch-Pruning's linear ``iterative_steps`` schedule, t/N.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 SCHEDULES = ("oneshot", "iterative")
@@ -41,3 +42,30 @@ def linear(step: int, steps: int) -> float:
     from torch_pruning.pruner.algorithms.scheduler import linear_scheduler
 
     return linear_scheduler(1.0, steps)[step]
+
+
+def masked_schedule(model, signal: str, plan: dict[str, float], scores, layers, calib, data, cfg, bar) -> list[dict]:
+    """Masks reaching ``plan`` in one shot or over N cycles (cubic ramp, re-scored each cycle, nested masks)."""
+    from ..train import MaskHold, fit
+    from . import importance
+    from .masks import build_masks
+    from .recipes import finetune_recipe
+
+    schedule = Schedule(cfg.schedule, cfg.steps)
+    recipe = finetune_recipe(cfg)
+    steps, masks = [], None
+    for step, epochs in enumerate(split_epochs(recipe.epochs, schedule.n), start=1):
+        if step > 1:  # re-score the current network; weights already removed stay removed
+            scores = importance.score(signal, model, layers, calib)
+            scores = {n: s.masked_fill(~masks[n], float("-inf")) for n, s in scores.items()}
+        frac = cubic(step, schedule.n)
+        masks = build_masks(scores, {n: r * frac for n, r in plan.items()}, layers)
+        rec = {"step": step, "sparsity_fraction_of_plan": frac, "epochs": 0, "best_epoch": 0}
+        if epochs > 0:
+            res = fit(model, data, dataclasses.replace(recipe, epochs=epochs), masks=masks,
+                      on_epoch=lambda r: (bar.update(1), bar.set_postfix(val=f"{r['val_accuracy']:.3f}")))
+            rec.update(epochs=res.epochs, best_epoch=res.best_epoch, val_accuracy=res.best_val_accuracy)
+        else:
+            MaskHold(model, masks)
+        steps.append(rec)
+    return steps

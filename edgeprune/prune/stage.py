@@ -28,7 +28,7 @@ from .layers import Layer, discover, prunable
 from .masks import build_masks, global_sparsity, measured_sparsity, planned_count
 from .ranges import BASELINES, LayerRange, derive_ranges
 from .recipes import dense_recipe, finetune_recipe
-from .schedule import SCHEDULES, Schedule, cubic, split_epochs
+from .schedule import SCHEDULES, Schedule, masked_schedule
 from .strategies import STRATEGIES, make_plans
 
 
@@ -183,33 +183,6 @@ def _candidate_done(rd: RunDir, cid: str, key: str) -> dict | None:
     return None
 
 
-def _masked_schedule(model: torch.nn.Module, signal: str, plan: dict[str, float], scores, layers: list[Layer], calib,
-                     data: Dataset, cfg: PruneConfig, bar) -> list[dict]:
-    """Masks reaching ``plan`` in one shot or over N cycles (cubic ramp, re-scored each cycle, nested masks)."""
-    import dataclasses
-
-    from ..train import MaskHold
-
-    schedule = Schedule(cfg.schedule, cfg.steps)
-    recipe = finetune_recipe(cfg)
-    steps, masks = [], None
-    for step, epochs in enumerate(split_epochs(recipe.epochs, schedule.n), start=1):
-        if step > 1:  # re-score the current network; weights already removed stay removed
-            scores = importance.score(signal, model, layers, calib)
-            scores = {n: s.masked_fill(~masks[n], float("-inf")) for n, s in scores.items()}
-        frac = cubic(step, schedule.n)
-        masks = build_masks(scores, {n: r * frac for n, r in plan.items()}, layers)
-        rec = {"step": step, "sparsity_fraction_of_plan": frac, "epochs": 0, "best_epoch": 0}
-        if epochs > 0:
-            res = fit(model, data, dataclasses.replace(recipe, epochs=epochs), masks=masks,
-                      on_epoch=lambda r: (bar.update(1), bar.set_postfix(val=f"{r['val_accuracy']:.3f}")))
-            rec.update(epochs=res.epochs, best_epoch=res.best_epoch, val_accuracy=res.best_val_accuracy)
-        else:
-            MaskHold(model, masks)
-        steps.append(rec)
-    return steps
-
-
 def phase3_candidate(cid: str, signal: str, strategy: str, plan: dict[str, float], scores, layers: list[Layer],
                      spec: ModelSpec, dense_path: Path, data: Dataset, cfg: PruneConfig, rd: RunDir,
                      merged: list[str], key: str, calib=None) -> dict:
@@ -220,7 +193,7 @@ def phase3_candidate(cid: str, signal: str, strategy: str, plan: dict[str, float
     recipe = finetune_recipe(cfg)
     t0 = time.perf_counter()
     bar = _progress(total=recipe.epochs, desc=f"  {cid}", leave=False)
-    steps = _masked_schedule(model, signal, plan, scores, layers, calib, data, cfg, bar)
+    steps = masked_schedule(model, signal, plan, scores, layers, calib, data, cfg, bar)
     bar.close()
     epochs, best_epoch = sum(s["epochs"] for s in steps), steps[-1]["best_epoch"]
     sd = model.state_dict()

@@ -67,8 +67,8 @@ def pareto_png(sel: dict) -> str:
                 sub = [r for r in pts if (r["provenance"].get(obj) == "measured") == measured]
                 if not sub:
                     continue
-                for grain in grains:
-                    part = [r for r in sub if (r.get("granularity") or "unstructured") == grain]
+                for grain in (grains if cat != "excluded" else [None]):  # excluded rows: one "x" whatever their kind
+                    part = [r for r in sub if grain is None or (r.get("granularity") or "unstructured") == grain]
                     if not part:
                         continue
                     marker = MARKERS.get(grain, "o")

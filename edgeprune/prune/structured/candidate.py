@@ -32,14 +32,19 @@ from .scores import group_scores
 ROUND_TRIP_ATOL = 1e-5
 
 
-def count(model: nn.Module, example: torch.Tensor) -> dict:
-    """Parameters (all, and prunable conv/linear weights) and MACs (Torch-Pruning's op counter)."""
+def count(model: nn.Module, example: torch.Tensor, layer_wise: bool = False) -> dict:
+    """Parameters (all, and prunable conv/linear weights) and MACs (Torch-Pruning's op counter);
+    ``layer_wise`` adds ``layers``: params and MACs of every conv/linear layer by module name."""
     import torch_pruning as tp
 
-    macs, _ = tp.utils.count_ops_and_params(model, example)
+    macs, _, layer_macs, layer_params = tp.utils.count_ops_and_params(model, example, layer_wise=True)
     named = dict(model.named_parameters())
-    return {"params": sum(p.numel() for p in model.parameters()),
-            "prunable_params": sum(named[n].numel() for n in prunable_params(model)), "macs": int(macs)}
+    out = {"params": sum(p.numel() for p in model.parameters()),
+           "prunable_params": sum(named[n].numel() for n in prunable_params(model)), "macs": int(macs)}
+    if layer_wise:
+        out["layers"] = {n: {"params": int(layer_params.get(m) or 0), "macs": int(layer_macs.get(m) or 0)}
+                         for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+    return out
 
 
 def _cut(model, dg, groups: list[ChannelGroup], kept: dict[str, int], scores: dict[str, torch.Tensor],
@@ -107,7 +112,7 @@ def run_candidate(cid: str, signal: str, strategy: str, target: dict[str, float]
     wrong = [n for n in kept if resulting[n] != kept[n]]
     if wrong:  # a bug: the plan must be met exactly
         raise RuntimeError(f"{cid}: {wrong[0]} has {resulting[wrong[0]]} units, planned {kept[wrong[0]]}")
-    counts = count(model, example_input(data.input_shape))
+    counts = count(model, example_input(data.input_shape), layer_wise=True)
     x_va, x_te = data.normalize(data.x_val), data.normalize(data.x_test)
     size = {g.name: g.size for g in groups}
     cand = {
@@ -121,6 +126,7 @@ def run_candidate(cid: str, signal: str, strategy: str, target: dict[str, float]
         "params": {"dense": dense_counts["params"], "pruned": counts["params"]},
         "prunable_params": {"dense": dense_counts["prunable_params"], "pruned": counts["prunable_params"]},
         "macs": {"dense": dense_counts["macs"], "pruned": counts["macs"], "counter": "torch_pruning.utils.count_ops_and_params"},
+        "layers": {n: {"dense": dense_counts.get("layers", {}).get(n), "pruned": v} for n, v in counts["layers"].items()},
         "val_accuracy": accuracy(model, x_va, data.y_val),
         "test_accuracy": accuracy(model, x_te, data.y_test),
         "epochs": sum(s["epochs"] for s in steps), "best_epoch": steps[-1]["best_epoch"], "steps": steps,

@@ -100,6 +100,7 @@ def _first_line(e: BaseException) -> str:
 def discover_groups(model: nn.Module, dg) -> list[ChannelGroup]:
     """Every prunable group of ``model`` (classifier outputs excluded), in module order."""
     names = {m: n for n, m in model.named_modules()}
+    named = dict(model.named_modules())
     order = {n: i for i, n in enumerate(names.values())}
     roles = {l.module: l.role for l in discover(model) if l.prunable}
     attn_by_qkv = {m.qkv: (n, m) for n, m in attention_modules(model).items()}
@@ -117,7 +118,6 @@ def discover_groups(model: nn.Module, dg) -> list[ChannelGroup]:
         outs = sorted(set(outs), key=order.get)
         ins = sorted(set(ins) - set(outs), key=order.get)
         canonical = outs[0]
-        named = dict(model.named_modules())
         numel = sum(named[n].weight.numel() for n in outs)
         role = "patch_embed" if any(roles.get(n) == "patch_embed" for n in outs) else roles.get(canonical, "feature")
         attn = next((attn_by_qkv[named[n]] for n in outs if named[n] in attn_by_qkv), None)

@@ -30,7 +30,7 @@ from .plan import example_input
 from .ranges import BASELINES, RULES_TEXT, derive_ranges, realise
 from .scores import CRITERIA, group_scores
 
-SCHEMA = 1  # bump when phase 1-3 change what they compute
+SCHEMA = 2  # bump when phase 1-3 change what they compute
 PREFIX = "structured-"
 
 
@@ -86,7 +86,7 @@ def phase1(spec: ModelSpec, dense_path: Path, input_shape: list[int], calib, rd:
             skipped[crit] = str(e).splitlines()[0]
             _log(f"structured phase 1: {crit} skipped ({skipped[crit]})")
     ranges, achieved = derive_ranges(groups, scores, pm)
-    dense_counts = count(model, example)
+    dense_counts = count(model, example, layer_wise=True)
     write_json(path, {
         "dense_sha256": dense_sha, "schema": SCHEMA, "granularity": "structured",
         "baselines": list(scores), "skipped": skipped,
