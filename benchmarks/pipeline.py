@@ -46,6 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     cands = [read_json(rd.candidate_json(c)) for c in rd.candidate_ids()]
     dense = read_json(rd.dense_json)
     finetune_s = sum(c["seconds"] for c in cands)
+    by_grain: dict[str, dict] = {}
+    for c in cands:
+        g = by_grain.setdefault(c.get("granularity", "unstructured"), {"candidates": 0, "fine_tune_seconds": 0.0})
+        g["candidates"] += 1
+        g["fine_tune_seconds"] = round(g["fine_tune_seconds"] + c["seconds"], 1)
+    for name, f in (("unstructured", rd.ranges_json), ("structured", rd.ranges_structured_json)):
+        if name in by_grain and f.exists():
+            by_grain[name]["phase1_seconds"] = read_json(f).get("seconds")
     dense_train_s = dense.get("seconds", 0.0) if dense.get("trained") else 0.0
     stages = {s["stage"]: s for s in build["stages"]}
     total = build["seconds"]
@@ -56,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         "training_seconds": {"dense": dense_train_s, "fine_tune": round(finetune_s, 1)},
         "share_outside_fine_tuning": round(1 - (finetune_s + dense_train_s) / total, 3) if total else None,
         "share_export_bench_select_ship": round(after_prune / total, 3) if total else None,
-        "candidates": len(cands),
+        "candidates": len(cands), "granularity": by_grain,
     }
     print(f"edgeprune build --target {args.target}: {total:.0f} s (exit {proc.returncode})")
     print("| stage | seconds | peak RSS (MB) |\n|---|---|---|")

@@ -103,7 +103,7 @@ def run_one(model_name: str, model_args: dict, data_spec: str, seed: int, signal
     from edgeprune.prune.layers import discover, prunable
     from edgeprune.prune.masks import build_masks
     from edgeprune.prune.recipes import finetune_recipe
-    from edgeprune.prune.stage import _calibration
+    from edgeprune.prune.calib import calibration as _calibration
     from edgeprune.runio import RunDir, read_json, sha256_json
     from edgeprune.train import MaskHold, accuracy
 

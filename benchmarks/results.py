@@ -137,12 +137,23 @@ def scale(d: dict) -> str:
     return f"Scale ({_stamp(d)}):\n\n{render(d)}"
 
 
+def structured(d: dict, title: str) -> str:
+    from structured import render
+
+    st = d["settings"]
+    return (f"{title} ({_stamp(d)}; {st['model']} on {st['data']}, seeds {st['seeds']}, strategies {st['strategies']}, "
+            f"<= {st['epochs']} epochs, iterative {st['steps']} steps, {st['latency_rounds']} latency round(s), "
+            f"{d['seconds']:.0f} s):\n\n{render(d)}")
+
+
 def main() -> int:
     parts = []
     for name, render in (("size", size), ("pipeline", pipeline), ("repeat", repeat), ("contention", contention),
                          ("latency", lambda d: with_markdown(d, "Latency")), ("int8", int8),
                          ("quality-quick", lambda d: quality(d, "Quality, --quick")),
-                         ("quality", lambda d: quality(d, "Quality")), ("scale", scale)):
+                         ("quality", lambda d: quality(d, "Quality")), ("scale", scale),
+                         ("structured-quick", lambda d: structured(d, "Structured, --quick")),
+                         ("structured", lambda d: structured(d, "Structured"))):
         d = _load(name)
         parts.append(f"### {name}\n\n" + (render(d) if d else f"(no {name}.json yet: run benchmarks/{name.split('-')[0]}.py)"))
     print("\n\n".join(parts))

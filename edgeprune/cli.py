@@ -70,19 +70,30 @@ def prune_options(fn):
         click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
                      help="Fine-tune candidates here, one at a time, or as Ray tasks in parallel (pip install 'edgeprune[ray]')."),
         click.option("--ray-address", help="With --executor ray: address of an existing Ray cluster (default: start a local Ray)."),
+        click.option("--schedule", type=click.Choice(["oneshot", "iterative"]), default="oneshot", show_default=True,
+                     help="Prune at once, or over --steps prune/fine-tune cycles within the same epochs."),
+        click.option("--steps", type=click.IntRange(min=1), default=3, show_default=True,
+                     help="Cycles of --schedule iterative (channels: linear; weights: cubic ramp)."),
     ]
     for o in reversed(opts):
         fn = o(fn)
     return fn
 
 
+def granularity_option(default: str):
+    return click.option("--granularity", type=click.Choice(["unstructured", "structured", "both"]), default=default,
+                        show_default=True, help="Zero single weights, remove whole channels/heads "
+                        "(a smaller dense network), or both.")
+
+
 def _prune_config(model, model_args, checkpoint, data, input_size, signals, strategies, epochs, seed, device, executor,
-                  ray_address):
+                  ray_address, granularity="unstructured", schedule="oneshot", steps=3):
     from .prune.config import PruneConfig
 
     cfg = PruneConfig(model=model, model_args=_model_args(model_args), checkpoint=checkpoint, data=data,
                       input_size=input_size, signals=_csv(signals), strategies=_csv(strategies), seed=seed,
-                      device=device, executor=executor, ray_address=ray_address)
+                      device=device, executor=executor, ray_address=ray_address, granularity=granularity,
+                      schedule=schedule, steps=steps)
     if epochs is not None:
         cfg.finetune_epochs = epochs
     return cfg
@@ -90,6 +101,7 @@ def _prune_config(model, model_args, checkpoint, data, input_size, signals, stra
 
 @main.command()
 @prune_options
+@granularity_option("unstructured")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory (created; re-run to resume).")
 @_user_errors
 def prune(out, **kw):
@@ -282,6 +294,7 @@ def keygen(out):
 @main.command()
 @click.option("--target", required=True, help="Profile name or path to a .toml.")
 @prune_options
+@granularity_option("both")
 @click.option("--out", default="runs/default", show_default=True, type=click.Path(file_okay=False))
 @click.option("--max-size-mb", type=float)
 @click.option("--max-ram-mb", type=float)

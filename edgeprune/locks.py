@@ -29,7 +29,7 @@ LOCK_DIR = ".locks"
 
 #: stage -> (folder relative to the run, final names whose temps are the stage's, recursive)
 STAGE_TEMPS: dict[str, list[tuple[str, tuple[str, ...], bool]]] = {
-    "prune": [(".", ("run.json", "ranges.json", "strategies.json"), False), ("dense", ("*",), True),
+    "prune": [(".", ("run.json", "ranges.json", "strategies.json", "ranges-structured.json", "strategies-structured.json"), False), ("dense", ("*",), True),
               ("data", ("*",), True), ("candidates", ("*",), True)],
     "export": [("artifacts", ("*",), False), ("data", ("calib.npz",), False)],  # calib.npz: int8 calibration
     "bench": [("bench", ("*",), False)],

@@ -263,6 +263,14 @@ class RunDir:
         return self.root / "strategies.json"
 
     @property
+    def ranges_structured_json(self) -> Path:
+        return self.root / "ranges-structured.json"
+
+    @property
+    def strategies_structured_json(self) -> Path:
+        return self.root / "strategies-structured.json"
+
+    @property
     def candidates_dir(self) -> Path:
         return self.root / "candidates"
 
@@ -274,6 +282,10 @@ class RunDir:
 
     def candidate_weights(self, cid: str) -> Path:
         return self.candidate_dir(cid) / "model.safetensors"
+
+    def candidate_structure(self, cid: str) -> Path:
+        """Channel plan of a structured candidate (absent for unstructured ones)."""
+        return self.candidate_dir(cid) / "structure.json"
 
     def candidate_ids(self) -> list[str]:
         """Finished candidates (those whose candidate.json exists), sorted."""

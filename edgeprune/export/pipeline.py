@@ -102,7 +102,7 @@ def _export_formats(source: Source, sha: str, todo: list[tuple[str, str]], out_d
     ref = reference(model, inputs.x) if todo else None
     batch = source.input_shape[0]
     sample = torch.from_numpy(inputs.x[:batch]) if len(inputs.x) >= batch else torch.randn(source.input_shape)
-    base = {"id": source.id, "source": {"weights": source.recorded, "sha256": sha}, "model": source.spec.to_json(),
+    base = {"id": source.id, "source": source.record(sha), "model": source.spec.to_json(),
             "input_shape": list(source.input_shape), **sizes, "exporter": exporter()}
     record = assemble(base, entries, int8_header, floor8)
     if not todo:  # only entries of other weights or calibration went: record that

@@ -33,6 +33,11 @@ class Source:
     input_shape: list[int]
     load: Callable[[], object]  # -> eval torch model with masks baked in
     expected: str | None = None  # sha256 the run recorded for the weights (a mismatch means damaged)
+    structure: str | None = None  # channel plan of a structured candidate, as written in <id>.json
+
+    def record(self, sha: str) -> dict:
+        """The ``source`` field of ``artifacts/<id>.json``."""
+        return {"weights": self.recorded, "sha256": sha, **({"structure": self.structure} if self.structure else {})}
 
 
 @dataclass
@@ -65,8 +70,12 @@ def run_sources(rd: RunDir, run: dict, candidates: list[str] | None) -> list[Sou
         raise EdgepruneError(f"Unknown candidate {unknown[0]!r} in {rd.root}.",
                              f"Available: {', '.join(available) or 'none (run edgeprune prune first)'}.")
 
-    def loader(path: Path) -> Callable[[], object]:
+    def loader(path: Path, structure: Path | None) -> Callable[[], object]:
         def load():
+            if structure is not None:  # channels removed: rebuild from the channel plan, never unpickle
+                from ..prune.structured.plan import rebuild
+
+                return rebuild(structure, path)
             model = build(spec, path)
             strip_masks(model)
             return model.eval()
@@ -74,14 +83,21 @@ def run_sources(rd: RunDir, run: dict, candidates: list[str] | None) -> list[Sou
 
     sources = []
     for cid in wanted:
+        structure = None
         if cid == DENSE_ID:
             path, expected = rd.dense_weights, (run.get("dense") or {}).get("sha256")
         else:
             cand = read_json_object(rd.candidate_json(cid), "Re-run 'edgeprune prune' with the same options.")
             path, expected = rd.candidate_dir(cid) / str(cand.get("weights", "model.safetensors")), cand.get("sha256")
+            if cand.get("structure"):
+                structure = rd.candidate_dir(cid) / str(cand["structure"])
+                if not structure.is_file():
+                    raise EdgepruneError(f"Channel plan of {cid!r} is missing ({structure}).",
+                                         "Re-run edgeprune prune on this run.")
         if not path.is_file():
             raise EdgepruneError(f"Weights of {cid!r} are missing ({path}).", "Re-run edgeprune prune on this run.")
-        sources.append(Source(cid, path, path.relative_to(rd.root).as_posix(), spec, shape, loader(path), expected))
+        sources.append(Source(cid, path, path.relative_to(rd.root).as_posix(), spec, shape, loader(path, structure),
+                              expected, structure.relative_to(rd.root).as_posix() if structure else None))
     return sources
 
 

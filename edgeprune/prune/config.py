@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass, field
 
 GLOBAL_TARGETS = (0.70, 0.80, 0.90)  # Phase 1 baselines' global sparsities (spec)
 SIGNALS = ("magnitude", "gradient", "product")
+GRANULARITIES = ("unstructured", "structured", "both")
 
 
 @dataclass
@@ -17,6 +18,9 @@ class PruneConfig:
     signals: list[str] | None = None  # default ["product"]
     strategies: list[str] | None = None  # default: all ten
     seed: int = 0
+    granularity: str = "unstructured"  # unstructured | structured (channels/heads removed) | both
+    schedule: str = "oneshot"  # oneshot | iterative (same total fine-tuning epochs, split over the steps)
+    steps: int = 3  # prune/fine-tune cycles of the iterative schedule
     calib_size: int = 256  # Phase 1 / gradient signals: training images only
     calib_batch: int = 64
     # fine-tuning (paper recipe: Adam, batch 128, early stopping patience 3 on validation)

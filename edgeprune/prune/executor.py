@@ -55,6 +55,7 @@ class Shared:
     layers: list  # prunable layers.Layer
     cfg: Any  # config.PruneConfig
     scores: dict[str, dict] = field(default_factory=dict)
+    calib: list = field(default_factory=list)  # (x, y) CPU batches: iterative schedules re-score each cycle
 
 
 class CandidatesFailed(EdgepruneError):

@@ -80,10 +80,12 @@ RULES: list[tuple[str, Rule]] = [
 ]
 
 
-def apply_rules(layer: Layer, raw: tuple[float, float]) -> tuple[tuple[float, float], str, list[str]]:
+def apply_rules(layer: Layer, raw: tuple[float, float],
+                rules: list[tuple[str, Rule]] | None = None) -> tuple[tuple[float, float], str, list[str]]:
     """Final range, the rule that set it (``baselines`` if none), and every rule that matched."""
-    applied = [name for name, rule in RULES if rule(layer, raw) is not None]
-    for name, rule in RULES:
+    rules = RULES if rules is None else rules
+    applied = [name for name, rule in rules if rule(layer, raw) is not None]
+    for name, rule in rules:
         r = rule(layer, raw)
         if r is not None:
             return r, name, applied

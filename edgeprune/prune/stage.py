@@ -30,12 +30,14 @@ from ..runio import (RunDir, atomic_dir, atomic_path, make_dir, read_json, read_
                      sha256_json, write_json)
 from ..train import accuracy, fit
 from . import importance
-from .config import SIGNALS, PruneConfig
+from .calib import calib_key, calibration as _calibration
+from .config import GRANULARITIES, SIGNALS, PruneConfig
 from .executor import CandidateJob, Executor, Shared, check_executor, make_executor
 from .layers import Layer, discover, prunable
-from .masks import build_masks, global_sparsity, measured_sparsity, planned_count
+from .masks import global_sparsity, measured_sparsity, planned_count
 from .ranges import BASELINES, LayerRange, derive_ranges
 from .recipes import dense_recipe, finetune_recipe
+from .schedule import SCHEDULES, Schedule, masked_schedule
 from .strategies import STRATEGIES, make_plans
 
 
@@ -45,6 +47,7 @@ class PruneResult:
     dense: dict
     candidates: list[dict]
     merged: dict[str, list[str]]
+    structured_fallback: str | None = None  # why structured pruning fell back to unstructured
 
 
 def _progress(iterable=None, **kw):
@@ -75,6 +78,12 @@ def _validate(cfg: PruneConfig) -> None:
             raise EdgepruneError(f"Unknown strategy {', '.join(unknown)}.", f"Known: {', '.join(STRATEGIES)}.")
     if cfg.finetune_epochs < 0:
         raise EdgepruneError("--epochs must be >= 0.", "Use 0 to skip fine-tuning.")
+    if cfg.granularity not in GRANULARITIES:
+        raise EdgepruneError(f"Unknown granularity {cfg.granularity!r}.", f"Use one of {', '.join(GRANULARITIES)}.")
+    if cfg.schedule not in SCHEDULES:
+        raise EdgepruneError(f"Unknown schedule {cfg.schedule!r}.", f"Use one of {', '.join(SCHEDULES)}.")
+    if cfg.steps < 1:
+        raise EdgepruneError("--steps must be >= 1.", "Example: --schedule iterative --steps 3")
     check_executor(cfg)
 
 
@@ -82,21 +91,6 @@ def _same_run(existing: dict, new: dict) -> list[str]:
     """Config keys that differ in ways that invalidate cached results."""
     keys = ("model", "model_args", "checkpoint", "data", "input_size", "seed", "calib_size", "dense_epochs", "dense_lr")
     return [k for k in keys if existing.get(k) != new.get(k)]
-
-
-def calib_key(cfg: PruneConfig) -> dict:
-    """What decides the calibration batches, hence every gradient score (Phase 1 ranges, gradient and product)."""
-    return {"size": cfg.calib_size, "batch": cfg.calib_batch, "seed": cfg.seed}
-
-
-def _calibration(data: Dataset, cfg: PruneConfig) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """A few hundred labelled *training* images, fixed by the seed (never test data)."""
-    rng = np.random.default_rng(cfg.seed)
-    idx = np.sort(rng.choice(len(data.y_train), size=min(cfg.calib_size, len(data.y_train)), replace=False))
-    x = data.normalize(data.x_train[idx])
-    y = data.y_train[idx]
-    return [(torch.from_numpy(x[i:i + cfg.calib_batch]), torch.from_numpy(y[i:i + cfg.calib_batch]))
-            for i in range(0, len(y), cfg.calib_batch)]
 
 
 def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -209,22 +203,15 @@ def phase3_candidate(job: CandidateJob, scores: dict[str, torch.Tensor], shared:
     model = create_model(shared.spec)
     load_weights(model, load(shared.dense), source="dense weights")
     model.eval().to(device)
-    masks = build_masks(scores, plan, layers)
     numel = {l.name: l.numel for l in layers}
     planned = {n: planned_count(r, numel[n]) / numel[n] for n, r in plan.items()}
     recipe = finetune_recipe(cfg)
     t0 = time.perf_counter()
-    if recipe.epochs > 0:
-        bar = _progress(total=recipe.epochs, desc=f"  {cid}", leave=False, disable=not progress)
-        res = fit(model, data, recipe, masks=masks,
-                  on_epoch=lambda r: (bar.update(1), bar.set_postfix(val=f"{r['val_accuracy']:.3f}")))
-        bar.close()
-        epochs, best_epoch = res.epochs, res.best_epoch
-    else:
-        from ..train import MaskHold
-
-        MaskHold(model, masks)
-        epochs = best_epoch = 0
+    bar = _progress(total=recipe.epochs, desc=f"  {cid}", leave=False, disable=not progress)
+    calib = [(x.to(device), y.to(device)) for x, y in shared.calib]
+    steps = masked_schedule(model, job.signal, plan, scores, layers, calib, data, cfg, bar)
+    bar.close()
+    epochs, best_epoch = sum(s["epochs"] for s in steps), steps[-1]["best_epoch"]
     sd = _state(model)
     measured = measured_sparsity(sd, plan)
     off = {n: (measured[n], planned[n]) for n in plan if abs(measured[n] - planned[n]) > 1e-3}
@@ -233,7 +220,7 @@ def phase3_candidate(job: CandidateJob, scores: dict[str, torch.Tensor], shared:
         raise RuntimeError(f"{cid}: {n} measured sparsity {m:.4f} != planned {p:.4f}")
     plan_layers = [l for l in layers if l.name in plan]
     cand = {
-        "id": cid, "signal": job.signal, "strategy": job.strategy, "merged": job.merged,
+        "id": cid, "granularity": "unstructured", "signal": job.signal, "strategy": job.strategy, "merged": job.merged,
         "planned": planned, "measured": measured,
         "global_sparsity": global_sparsity(measured, plan_layers),
         "planned_global_sparsity": global_sparsity(planned, plan_layers),
@@ -242,6 +229,8 @@ def phase3_candidate(job: CandidateJob, scores: dict[str, torch.Tensor], shared:
         "epochs": epochs, "best_epoch": best_epoch, "seconds": round(time.perf_counter() - t0, 2),
         "recipe": recipe.to_json(), "weights": "model.safetensors", "key": job.key, "device": device,
     }
+    if cfg.schedule != "oneshot":
+        cand.update(schedule=Schedule(cfg.schedule, cfg.steps).to_json(), steps=steps)
     return cand, save(sd)
 
 
@@ -309,10 +298,39 @@ def _prune(cfg: PruneConfig, rd: RunDir, data: Dataset, spec: ModelSpec, created
         "versions": _versions(), "device": device_record(cfg.device, device),
     })
     clean_stage_temps(rd.root, "prune")  # now a run directory: leftovers of a killed prune go
+    calib = _calibration(data, cfg)
+    structured, fallback = None, None
+    if cfg.granularity in ("structured", "both"):
+        from .structured import StructuredUnsupported
+        from .structured.stage import run_structured
+
+        try:
+            structured = run_structured(cfg, rd, data, spec, dense["sha256"], calib, _progress)
+        except StructuredUnsupported as e:
+            fallback = e.problem
+            _log(f"structured: {e.problem} Falling back to unstructured pruning only.")
+    candidates: list[dict] = []
+    merged: dict[str, list[str]] = {}
+    if cfg.granularity != "structured" or fallback:
+        candidates, merged = unstructured_candidates(cfg, rd, data, spec, dense, calib, device, executor)
+    if structured is not None:
+        from .structured.stage import phase3 as structured_phase3
+
+        p1, plans, s_merged = structured
+        candidates += structured_phase3(p1, plans, s_merged, spec, rd.dense_weights, dense["sha256"], data, calib,
+                                        cfg, rd, _progress)
+        merged.update({f"structured:{k}": v for k, v in s_merged.items()})
+    _log(format_table(dense, candidates))
+    return PruneResult(rd.root, dense, candidates, merged, fallback)
+
+
+def unstructured_candidates(cfg: PruneConfig, rd: RunDir, data: Dataset, spec: ModelSpec, dense: dict, calib,
+                            device: str, executor: Executor | None) -> tuple[list[dict], dict[str, list[str]]]:
+    """Unstructured Phases 1-3 (each cached in its file); Phase 3 on ``executor``."""
     model = build(spec, rd.dense_weights).to(device)
     layers = discover(model)
-    calib = [(x.to(device), y.to(device)) for x, y in _calibration(data, cfg)]
-    ranges = phase1_ranges(model, layers, calib, rd, dense["sha256"], calib_key(cfg))
+    dev_calib = [(x.to(device), y.to(device)) for x, y in calib]
+    ranges = phase1_ranges(model, layers, dev_calib, rd, dense["sha256"], calib_key(cfg))
     plans, merged = phase2_plans(ranges, cfg, rd, layers)
     n_merged = sum(len(v) for v in merged.values())
     _log(f"phase 2: {len(plans)} strategies" + (f" ({n_merged} merged as identical: " + ", ".join(
@@ -320,12 +338,16 @@ def _prune(cfg: PruneConfig, rd: RunDir, data: Dataset, spec: ModelSpec, created
     pl = prunable(layers)
     pairs = [(s, name) for s in cfg.signals for name in plans]
     bar = _progress(total=len(pairs), desc="phase 3: prune + fine-tune")
+    schedule = Schedule(cfg.schedule, cfg.steps)
     done: dict[str, dict] = {}
     jobs: list[CandidateJob] = []
     for signal, strategy in pairs:
         cid = f"{signal}-{strategy}"
-        key = sha256_json({"dense": dense["sha256"], "plan": plans[strategy], "signal": signal,
-                           "recipe": finetune_recipe(cfg).to_json(), "calib": calib_key(cfg)})
+        key_doc = {"dense": dense["sha256"], "plan": plans[strategy], "signal": signal,
+                   "recipe": finetune_recipe(cfg).to_json(), "calib": calib_key(cfg)}
+        if schedule.n > 1:  # one-shot keys stay as they were, so existing runs resume
+            key_doc["schedule"] = schedule.to_json()
+        key = sha256_json(key_doc)
         cand = _candidate_done(rd, cid, key)
         if cand is None:
             jobs.append(CandidateJob(cid, signal, strategy, plans[strategy], [f"{signal}-{m}" for m in merged[strategy]], key))
@@ -333,15 +355,14 @@ def _prune(cfg: PruneConfig, rd: RunDir, data: Dataset, spec: ModelSpec, created
             done[cid] = cand
             bar.update(1)
     shared = Shared(spec, rd.dense_weights.read_bytes(), data, pl, cfg,
-                    {s: importance.score(s, model, pl, calib) for s in dict.fromkeys(j.signal for j in jobs)})
+                    {s: importance.score(s, model, pl, dev_calib) for s in dict.fromkeys(j.signal for j in jobs)},
+                    calib)
     for cand, weights in (executor or make_executor(cfg)).run(jobs, shared, cfg.device, bar.set_description):
         done[cand["id"]] = write_candidate(rd, cand, weights)
         bar.update(1)
         bar.set_postfix(last=f"{cand['id']} {cand['global_sparsity']:.1%} val {cand['val_accuracy']:.3f}")
-    candidates = [done[f"{s}-{name}"] for s, name in pairs]
     bar.close()
-    _log(format_table(dense, candidates))
-    return PruneResult(rd.root, dense, candidates, merged)
+    return [done[f"{s}-{name}"] for s, name in pairs], merged
 
 
 def format_table(dense: dict, candidates: list[dict]) -> str:

@@ -167,7 +167,7 @@ def selection_document(outcome: Outcome, budgets: Budgets, sources: dict[str, st
                        target_arg: str, fmt: str, fmt_source: str, bench_path: Path, bench: dict,
                        run: RunDir) -> dict:
     """The JSON written to ``selection.json`` (see docs/run-directory.md)."""
-    rows = [row_json(v) for v in outcome.verdicts]
+    rows = [{**row_json(v), "granularity": _granularity(run, v.row.candidate)} for v in outcome.verdicts]
     doc: dict[str, Any] = {
         "target": prof.name,
         "target_arg": target_arg,
@@ -196,6 +196,16 @@ def selection_document(outcome: Outcome, budgets: Budgets, sources: dict[str, st
     if outcome.choice is None:
         doc["nothing_feasible"] = _nothing_feasible(outcome, prof.name, fmt)
     return doc
+
+
+def _granularity(run: RunDir, cid: str) -> str | None:
+    """``dense``, ``unstructured`` (zeros) or ``structured`` (channels removed); None if unknown."""
+    if cid == "dense":
+        return "dense"
+    try:
+        return read_json(run.candidate_json(cid)).get("granularity", "unstructured")
+    except (OSError, ValueError):
+        return None
 
 
 def _nothing_feasible(outcome: Outcome, target: str, fmt: str) -> dict:

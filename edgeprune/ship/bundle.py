@@ -82,9 +82,13 @@ def _candidate(inp: ShipInputs) -> dict:
         return {"id": "dense", "strategy": "none (dense baseline)", "signal": None, "global_sparsity": 0.0,
                 "global_sparsity_note": "no pruning applied", "weights_sha256": dense.get("sha256"),
                 "torch_test_accuracy": dense.get("test_accuracy")}
+    structured = c.get("granularity") == "structured"
     return {"id": c["id"], "strategy": c.get("strategy"), "signal": c.get("signal"),
+            "granularity": c.get("granularity", "unstructured"),
             "global_sparsity": c.get("global_sparsity"),
-            "global_sparsity_note": "fraction of exact zeros over prunable weights, measured on the fine-tuned weights",
+            "global_sparsity_note": "fraction of prunable weights physically removed (channels and heads; the "
+                                    "network is a smaller dense one)" if structured else
+                                    "fraction of exact zeros over prunable weights, measured on the fine-tuned weights",
             "weights_sha256": c.get("sha256"), "torch_test_accuracy": c.get("test_accuracy"),
             "merged": c.get("merged", [])}
 

@@ -12,6 +12,8 @@ from .labels import label_boxes, place_labels
 OBJ_LABEL = {"accuracy": "accuracy", "size_mb": "size (MB)", "latency_ms": "latency (ms)", "peak_ram_mb": "peak RAM (MB)"}
 BUDGET_OF = {"latency_ms": "max_latency_ms", "size_mb": "max_size_mb"}
 PANELS = ("latency_ms", "size_mb")  # x axes of the Pareto plot (y: accuracy)
+MARKERS = {"structured": "s", "dense": "D"}  # granularity -> marker; unstructured (and unknown) rows are circles
+MARKER_NAMES = {"s": "squares", "D": "diamond", "o": "circles"}
 COLORS = {"chosen": "#d62728", "front": "#2ca02c", "feasible": "#1f77b4", "infeasible": "#9e9e9e",
           "excluded": "#cfcfcf", "budget": "#d62728"}
 
@@ -75,6 +77,7 @@ def pareto_figure(sel: dict):
     from matplotlib.ticker import FuncFormatter, LogLocator
 
     rows = [r for r in sel["rows"] if all(r.get(o) is not None for o in OBJ_LABEL) and r["error"] is None]
+    grains = sorted({r.get("granularity") or "unstructured" for r in rows})
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
     lim_acc = sel["budgets"]["min_accuracy"]["limit"]
     for ax, obj in zip(axes, PANELS):
@@ -84,12 +87,18 @@ def pareto_figure(sel: dict):
                 sub = [r for r in pts if (r["provenance"].get(obj) == "measured") == measured]
                 if not sub:
                     continue
-                style = ({"marker": "x", "c": COLORS[cat]} if cat == "excluded" else
-                         {"marker": "*" if cat == "chosen" else "o", "edgecolors": COLORS[cat],
-                          "facecolors": COLORS[cat] if measured else "none"})
-                ax.scatter([r[obj] for r in sub], [r["accuracy"] for r in sub], **style,
-                           s=260 if cat == "chosen" else 46, zorder=3 + (cat == "chosen"), linewidths=1.5,
-                           label=f"{cat}{'' if measured or cat == 'excluded' else ' (not device-measured)'}")
+                for grain in (grains if cat != "excluded" else [None]):  # excluded rows: one "x" whatever their kind
+                    part = [r for r in sub if grain is None or (r.get("granularity") or "unstructured") == grain]
+                    if not part:
+                        continue
+                    marker = MARKERS.get(grain, "o")
+                    style = ({"marker": "x", "c": COLORS[cat]} if cat == "excluded" else
+                             {"marker": "*" if cat == "chosen" else marker, "edgecolors": COLORS[cat],
+                              "facecolors": COLORS[cat] if measured else "none"})
+                    ax.scatter([r[obj] for r in part], [r["accuracy"] for r in part], **style,
+                               s=260 if cat == "chosen" else 46, zorder=3 + (cat == "chosen"), linewidths=1.5,
+                               label=f"{cat}{'' if measured or cat == 'excluded' else ' (not device-measured)'}"
+                                     + (f", {grain}" if len(grains) > 1 and cat not in ("chosen", "excluded") else ""))
         front = [r for r in rows if r["pareto"]]
         if front:
             ax.scatter([r[obj] for r in front], [r["accuracy"] for r in front], marker="o", s=170,
@@ -113,8 +122,9 @@ def pareto_figure(sel: dict):
         ax.grid(alpha=0.3)
         ax.margins(x=0.08, y=0.15)  # room for labels around points at the edges
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, framealpha=0.85)  # off the points
-    fig.suptitle(f"{sel['target']}: Pareto front over accuracy, latency, size and peak RAM ({sel['format']} rows compete)",
-                 fontsize=11)
+    marks = "; ".join(f"{MARKER_NAMES[MARKERS.get(g, 'o')]}: {g}" for g in grains)
+    fig.suptitle(f"{sel['target']}: Pareto front over accuracy, latency, size and peak RAM ({sel['format']} rows compete)"
+                 + (f"\n{marks}" if len(grains) > 1 else ""), fontsize=11)
     left_out = {obj: place_labels(ax, [(r["key"], r[obj], r["accuracy"]) for r in _to_label(rows)],
                                   markers=[(r[obj], r["accuracy"]) for r in rows])
                 for ax, obj in zip(axes, PANELS)}
@@ -133,7 +143,8 @@ def pareto_png(sel: dict) -> ParetoPlot:
 
 
 def sparsity_png(candidate: dict) -> str:
-    """Measured (bars) and planned (ticks) sparsity of each pruned layer (base64 PNG)."""
+    """Measured (bars) and planned (ticks) sparsity of each pruned layer, or removed channels of each
+    group for a structured candidate (base64 PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -144,13 +155,16 @@ def sparsity_png(candidate: dict) -> str:
     names = list(measured)
     fig, ax = plt.subplots(figsize=(10, max(2.5, 0.2 * len(names) + 1.2)))
     y = list(range(len(names)))
-    ax.barh(y, [measured[n] for n in names], color="#1f77b4", label="measured (exact zeros in the weights)")
+    structured = candidate.get("granularity") == "structured"
+    ax.barh(y, [measured[n] for n in names], color="#1f77b4",
+            label="measured (units left in the network)" if structured else "measured (exact zeros in the weights)")
     ax.scatter([planned.get(n, float("nan")) for n in names], y, marker="|", s=120, color="#d62728",
                label="planned by the strategy", zorder=3)
     ax.set_yticks(y, [n.removesuffix(".weight") for n in names], fontsize=7)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    ax.set_xlabel("sparsity (fraction of weights that are zero)")
+    ax.set_xlabel("fraction of channels (heads) removed per group" if structured
+                  else "sparsity (fraction of weights that are zero)")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     out = _png(fig)
