@@ -7,7 +7,9 @@ stage's wall time and its own peak RSS (VmHWM reset before each stage via
 fine-tuning: export + bench + select + ship, plus prune's own non-training work.
 
     python benchmarks/pipeline.py                    # raspberry-pi-4, fresh run dir
-    python benchmarks/pipeline.py --target jetson-nano
+    python benchmarks/pipeline.py --target jetson-nano   # -> pipeline-jetson-nano.json
+
+The default target writes pipeline.json, any other pipeline-<target>.json.
 """
 from __future__ import annotations
 
@@ -22,9 +24,25 @@ from pathlib import Path
 from _common import header, save
 
 
+DEFAULT_TARGET = "raspberry-pi-4"
+
+
+def _artifact_counts(rd, target: str) -> dict:
+    """How many artifacts were exported and how many got a bench row of their own, from the run's files."""
+    from edgeprune.runio import read_json
+    from edgeprune.targets import load_target
+
+    bench = read_json(rd.bench_json(load_target(target).name))
+    rows = bench.get("rows", [])
+    files = [p for p in rd.artifacts_dir.iterdir() if p.suffix in (".onnx", ".tflite")]
+    return {"exported": len(files), "bench_rows": len(rows),
+            "benched": sum(1 for r in rows if not r.get("screened")),
+            "screened": sum(1 for r in rows if r.get("screened"))}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--target", default="raspberry-pi-4")
+    p.add_argument("--target", default=DEFAULT_TARGET)
     p.add_argument("--out", help="run directory (default: a fresh temp dir)")
     p.add_argument("--resume", action="store_true", help="keep an existing --out (measures a resumed build)")
     p.add_argument("extra", nargs="*", help="extra arguments for edgeprune build (after --)")
@@ -65,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         "share_outside_fine_tuning": round(1 - (finetune_s + dense_train_s) / total, 3) if total else None,
         "share_export_bench_select_ship": round(after_prune / total, 3) if total else None,
         "candidates": len(cands), "granularity": by_grain,
+        "formats": build.get("formats"), "precisions": build.get("precisions"),
+        "skipped_formats": build.get("skipped_formats"), "artifacts": _artifact_counts(rd, args.target),
     }
     print(f"edgeprune build --target {args.target}: {total:.0f} s (exit {proc.returncode})")
     print("| stage | seconds | peak RSS (MB) |\n|---|---|---|")
@@ -72,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {s['stage']} | {s['seconds']:.1f} | {s['peak_rss_mb']:.0f} |")
     print(f"dense training {dense_train_s:.0f} s, fine-tuning {finetune_s:.0f} s; "
           f"outside training: {doc['share_outside_fine_tuning']:.0%}; export+bench+select+ship: {doc['share_export_bench_select_ship']:.0%}")
-    print(f"wrote {save('pipeline', doc)}")
+    name = "pipeline" if args.target == DEFAULT_TARGET else f"pipeline-{args.target}"
+    print(f"wrote {save(name, doc)}")
     return 0
 
 

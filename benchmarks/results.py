@@ -48,7 +48,17 @@ def size(d: dict) -> str:
 
 
 def pipeline(d: dict) -> str:
-    out = [f"Pipeline ({_stamp(d)}), target {d['target']}, exit code {d['exit_code']}:", "",
+    extra = ""
+    if d.get("formats"):
+        a = d.get("artifacts") or {}
+        extra = (f" Formats {', '.join(d['formats'])}, precisions {', '.join(d.get('precisions') or ['fp32'])}; "
+                 f"{a.get('exported', '?')} artifacts exported, {a.get('benched', '?')} benched, "
+                 f"{a.get('screened', 0)} screened out before bench as dominated.")
+    grains = "; ".join(f"{g}: {v['candidates']} candidates, fine-tuning {v['fine_tune_seconds']:.0f} s"
+                       + (f", phase 1 {v['phase1_seconds']:.0f} s" if v.get("phase1_seconds") is not None else "")
+                       for g, v in (d.get("granularity") or {}).items())
+    out = [f"Pipeline ({_stamp(d)}), target {d['target']}, exit code {d['exit_code']}.{extra}"
+           + (f" Granularity: {grains}." if grains else ""), "",
            "| stage | seconds | peak RSS MB |", "|---|---|---|"]
     out += [f"| {s['stage']} | {s['seconds']:.1f} | {s['peak_rss_mb']:.0f} |" for s in d["stages"]]
     out.append(f"| **total** | **{d['build_seconds']:.1f}** | |")
@@ -148,7 +158,7 @@ def structured(d: dict, title: str) -> str:
 
 def main() -> int:
     parts = []
-    for name, render in (("size", size), ("pipeline", pipeline), ("repeat", repeat), ("contention", contention),
+    for name, render in (("size", size), ("pipeline", pipeline), ("pipeline-jetson-nano", pipeline), ("repeat", repeat), ("contention", contention),
                          ("latency", lambda d: with_markdown(d, "Latency")), ("int8", int8),
                          ("quality-quick", lambda d: quality(d, "Quality, --quick")),
                          ("quality", lambda d: quality(d, "Quality")), ("scale", scale),

@@ -20,6 +20,8 @@ from .errors import EdgepruneError, NothingFeasible
 from .locks import clean_stage_temps
 from .runio import RunDir, read_json, write_json
 
+DENSE_ID = "dense"  # export.sources.DENSE_ID (not imported: it pulls in numpy/torch-side modules)
+
 
 def _vm_hwm_mb() -> float | None:
     try:
@@ -93,18 +95,21 @@ def build_formats(profile, asked: list[str] | None) -> tuple[list[str], dict[str
 
 
 def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None, tolerances: dict | None = None,
-              formats: list[str] | None = None, precision: str = "both") -> Path:
+              formats: list[str] | None = None, precision: str = "both", all_candidates: bool = False) -> Path:
     """Run every stage for ``target``; return the ship bundle directory.
 
     ``formats``: what to export and bench (default: the formats the target runs);
     ``precision``: ``fp32``, ``int8`` or ``both`` (default) artifacts of those formats
     are exported, benched and compete; ``tolerances``: the selection's tie rule
-    (see :func:`edgeprune.select.select`).
+    (see :func:`edgeprune.select.select`). Unstructured candidates dominated
+    before export are screened out (:mod:`edgeprune.select.screen`) unless
+    ``all_candidates``.
     """
     from .bench import bench_is_current, bench_run
     from .export import export_run
     from .prune import run_prune
     from .select import select, tolerances_from
+    from .select.screen import screen_run
     from .ship import ship
     from .targets import load_target
 
@@ -119,18 +124,27 @@ def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None, to
     log: list[dict] = []
     t0 = time.perf_counter()
     failed = False
+    screened: list[dict] | None = None  # None: every candidate exported (--all-candidates)
     try:
         with _stage("prune", log):
             run_prune(cfg, out)
         with _stage("export", log):
             for f, why in skipped.items():
                 print(f"export: skipping {f}: {why}", file=sys.stderr, flush=True)
-            export_run(out, formats=fmts, precisions=precisions, skip_hint=EXPORT_SKIP_HINT)
+            wanted = None
+            if not all_candidates:
+                screen = screen_run(out)
+                screened = [{"candidate": s.candidate, "dominated_by": s.dominated_by} for s in screen.screened]
+                for s in screen.screened:
+                    print(f"export: skipping {s.candidate} (dominated before export by {s.dominated_by}: {s.reason}; "
+                          "--all-candidates keeps it)", file=sys.stderr, flush=True)
+                wanted = [*screen.kept, DENSE_ID]
+            export_run(out, formats=fmts, precisions=precisions, skip_hint=EXPORT_SKIP_HINT, candidates=wanted)
         with _stage("bench", log):
-            if bench_is_current(out, target, formats=fmts):
+            if bench_is_current(out, target, formats=fmts, candidates=wanted):
                 print(f"bench: {rd.bench_json(name)} covers every current artifact; kept", file=sys.stderr)
             else:
-                bench_run(out, target, formats=fmts)
+                bench_run(out, target, formats=fmts, candidates=wanted)
         with _stage("select", log):
             select(out, target, fmt=None if ship_fmt == profile.preferred_format else ship_fmt, tolerances=tolerances,
                    **{k: v for k, v in (budgets or {}).items() if v is not None})
@@ -142,9 +156,9 @@ def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None, to
     finally:
         _write_log(rd, {"target": name, "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                         "seconds": round(time.perf_counter() - t0, 2), "formats": fmts, "precisions": precisions,
-                        "skipped_formats": skipped,
+                        "skipped_formats": skipped, "screened_candidates": screened,
                         "stages": log}, quiet=failed)
-    _summary(rd, name, Path(bundle), log, fmts, skipped)
+    _summary(rd, name, Path(bundle), log, fmts, skipped, screened)
     return Path(bundle)
 
 
@@ -161,12 +175,17 @@ def _write_log(rd: RunDir, doc: dict, quiet: bool) -> None:
             raise
 
 
-def _summary(rd: RunDir, target: str, bundle: Path, log: list[dict], fmts: list[str], skipped: dict[str, str]) -> None:
+def _summary(rd: RunDir, target: str, bundle: Path, log: list[dict], fmts: list[str], skipped: dict[str, str],
+             screened: list[dict] | None) -> None:
     sel = read_json(rd.selection_json)
     choice = sel.get("choice") or {}
     lines = ["", f"edgeprune build: {target}"]
     lines += [f"  {r['stage']:<7} {r['seconds']:>7.1f} s" for r in log]
     lines.append(f"  formats {', '.join(fmts)}" + "".join(f"; skipped {f}: {why}" for f, why in skipped.items()))
+    if screened:
+        lines.append(f"  screened {len(screened)} unstructured candidate(s) dominated before export (not exported or "
+                     f"benched; RUN/screen.json says why; --all-candidates keeps them): "
+                     + ", ".join(f"{s['candidate']} (by {s['dominated_by']})" for s in screened))
     if choice:
         prov = choice.get("provenance", {})
         lines.append(f"  chose   {choice['key']} ({choice.get('reason', '')})")

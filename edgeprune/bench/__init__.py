@@ -59,14 +59,15 @@ def _raise_failed(doc: dict, out: Path) -> None:
                           f"The other rows are in {out}; re-export the failed files and bench again.")
 
 
-def _only(artifacts: list[Artifact], formats: list[str] | None) -> list[Artifact]:
-    return artifacts if formats is None else [a for a in artifacts if a.format in formats]
+def _only(artifacts: list[Artifact], formats: list[str] | None, candidates: list[str] | None = None) -> list[Artifact]:
+    return [a for a in artifacts if (formats is None or a.format in formats)
+            and (candidates is None or a.candidate in candidates)]
 
 
 def bench_run(run: str | os.PathLike, target: str | Target, on_device: bool | None = None,
               settings: BenchSettings | None = None, log: Log = log_stderr, echo: bool = True,
-              formats: list[str] | None = None) -> Path:
-    """Bench every exported artifact of ``run`` (of ``formats``, default all) for ``target``.
+              formats: list[str] | None = None, candidates: list[str] | None = None) -> Path:
+    """Bench every exported artifact of ``run`` (of ``formats`` and ``candidates``, default all) for ``target``.
 
     Writes and returns ``RUN/bench/<target>.json``; raises :class:`BenchFailed`
     after writing it when an artifact could not be measured.
@@ -75,7 +76,8 @@ def bench_run(run: str | os.PathLike, target: str | Target, on_device: bool | No
     if not rd.root.is_dir():
         raise EdgepruneError(f"Run directory {rd.root} does not exist.", "Check the RUN path.")
     prof = load_target(target)
-    artifacts = _only(run_artifacts(rd.artifacts_dir, rd.root) if rd.artifacts_dir.is_dir() else [], formats)
+    artifacts = _only(run_artifacts(rd.artifacts_dir, rd.root) if rd.artifacts_dir.is_dir() else [], formats,
+                      candidates)
     if not artifacts:
         what = f"no exported {'/'.join(formats)} artifacts" if formats else "no exported artifacts"
         raise EdgepruneError(f"{rd.artifacts_dir} holds {what} (<id>.json).", f"Run 'edgeprune export {run}' first.")
@@ -146,7 +148,8 @@ def import_device_files(run: str | os.PathLike, files: list[str | os.PathLike], 
         return _import_device_files(run, files, target=target, log=log)
 
 
-def bench_is_current(run: str | os.PathLike, target: str | Target, formats: list[str] | None = None) -> bool:
+def bench_is_current(run: str | os.PathLike, target: str | Target, formats: list[str] | None = None,
+                     candidates: list[str] | None = None) -> bool:
     """True when ``RUN/bench/<target>.json`` already measured every current artifact (of ``formats``).
 
     Rows are matched by the sha256 the export stage recorded, so a re-exported
@@ -168,6 +171,6 @@ def bench_is_current(run: str | os.PathLike, target: str | Target, formats: list
     failed = {id(r) for r in failed_rows({"rows": rows})}  # a failed artifact is benched again
     have = {(r.get("candidate"), r.get("format"), r.get("precision") or "fp32", r.get("sha256"))
             for r in rows if id(r) not in failed}
-    current = _only(run_artifacts(rd.artifacts_dir, rd.root), formats)
+    current = _only(run_artifacts(rd.artifacts_dir, rd.root), formats, candidates)
     want = {(a.candidate, a.format, a.precision, a.expected_sha256) for a in current}
     return bool(want) and want <= have

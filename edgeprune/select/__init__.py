@@ -30,6 +30,7 @@ from .core import (BUDGETS, OBJECTIVES, TIE_BREAK, TIE_RULE, UNITS, Budgets, Fig
                    fmt_value)
 from .noise import TOLERANCE_FLAGS, Tolerances
 from .rows import rows_from_bench
+from .screen import current_screen
 from .store import write_selection
 
 __all__ = ["select", "choose", "Budgets", "Row", "Figure", "TargetDefaults", "Tolerances", "summary", "FORMATS",
@@ -191,6 +192,11 @@ def selection_document(outcome: Outcome, budgets: Budgets, sources: dict[str, st
         "rows": rows,
         "notes": [],
     }
+    screen = current_screen(run)
+    benched = {r["candidate"] for r in rows}
+    gone = [s for s in (screen or {}).get("screened", []) if s.get("candidate") not in benched]
+    if gone:  # not exported or benched by the build: said here so the choice is read against every candidate
+        doc["screened"] = {"rule": screen["rule"], "candidates": gone}
     if not any(r["candidate"] == "dense" for r in rows):
         doc["notes"].append("the dense baseline is not in the bench file (not exported or not benchmarked)")
     if outcome.choice is None:

@@ -293,6 +293,9 @@ def render_report(m: dict, sel: dict, candidate: dict | None) -> str:
     """The complete HTML page for a bundle's manifest and its selection."""
     heads = "".join(f"<th>{escape(OBJ_LABEL[o])}</th>" for o in OBJ_LABEL)
     notes = "".join(f"<li>{escape(n)}</li>" for n in sel.get("notes", []))
+    notes += "".join(f"<li>{escape(s['candidate'])}: not exported or benched, dominated before export by "
+                     f"{escape(s['dominated_by'])} ({escape(s['reason'])})</li>"
+                     for s in (sel.get("screened") or {}).get("candidates", []))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>edgeprune: {escape(m['candidate']['id'])} for {escape(m['target']['name'])}</title><style>{CSS}</style></head>
