@@ -27,7 +27,9 @@ from ..runio import RunDir, read_json, sha256_file, write_json
 from ..targets import Target, load_target
 from .device import ON_DEVICE
 from .devicelogs import BENCHMARK_MODEL, TRTEXEC, DeviceLog, parse_log, with_times
-from .session import Artifact, Log, _base_row, file_facts, log_stderr, run_artifacts
+from .artifacts import Artifact, run_artifacts
+from .rows import base_row, file_facts
+from .session import Log, log_stderr
 from .store import _doc_mode, _key, plan_import
 
 TOOL_RUNTIMES = {TRTEXEC: ("tensorrt",), BENCHMARK_MODEL: ("ai-edge-litert", "tflite-runtime")}
@@ -182,7 +184,7 @@ def log_row(base: dict | None, match: Match, log: DeviceLog) -> dict:
     a = match.artifact
     if base is None:
         facts = file_facts(a)
-        row = {**_base_row(a, ON_DEVICE), **{k: facts[k] for k in ("sha256", "size_bytes", "gzip_bytes")},
+        row = {**base_row(a, ON_DEVICE), **{k: facts[k] for k in ("sha256", "size_bytes", "gzip_bytes")},
                "provenance": {"size": "measured"},
                "methods": {"size": f"bytes on disk; gzip -9 bytes ({facts['gzip_from']})"},
                "error": None}

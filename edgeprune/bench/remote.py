@@ -29,7 +29,9 @@ from ..cluster import connected, one_line
 from ..errors import EdgepruneError
 from ..runio import RunDir, read_json
 from ..targets import Target, load_target
-from .session import Artifact, BenchSettings, bench_artifacts, log_stderr, run_artifacts
+from .artifacts import Artifact, run_artifacts
+from .session import bench_artifacts, log_stderr
+from .settings import BenchSettings
 from .store import format_summary, write_bench
 
 RETRIES = 1  # a board that reboots mid-session gets one more try
