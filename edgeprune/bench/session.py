@@ -2,7 +2,7 @@
 
 Artifacts run one after another (parallel runs would share cores and corrupt
 each other's latency). Latency is sampled in several rounds over all
-artifacts (see :class:`BenchSettings`). Off the device, every worker also
+artifacts (see :class:`.settings.BenchSettings`). Off the device, every worker also
 times a partner model in blocks alternating with the artifact: the run's
 dense artifact of the same format (the anchor), so that the estimate scales a
 ratio measured under the same conditions (see :mod:`.estimate`). The
@@ -91,7 +91,7 @@ def _is_anchor(a: Artifact, refs: dict[str, list[HostReference]]) -> bool:
 def _run_rounds(artifacts: list[Artifact], refs: dict[str, list[HostReference]], threads: dict[str, int],
                 settings: BenchSettings, eval_npz: Path | None, log: Log,
                 measure: Measure) -> tuple[list[dict], list[list[dict]], dict[str, Artifact]]:
-    """Round 1 measures everything; later rounds time latency only (see :class:`BenchSettings`).
+    """Round 1 measures everything; later rounds time latency only (see :class:`.settings.BenchSettings`).
 
     Off the device the anchors (see :func:`_partner`) are measured first, so
     that the others can be paired with them. Returns round 1's result per
@@ -140,7 +140,7 @@ def bench_artifacts(artifacts: list[Artifact], target: Target, on_device: bool |
                     measure: Measure | None = None) -> dict:
     """Measure ``artifacts`` for ``target``; return the bench document (not written).
 
-    ``measure`` runs each worker job (default: :func:`run_worker`); a journal answers it from saved results
+    ``measure`` runs each worker job (default: :func:`.client.run_worker`); a journal answers it from saved results
     (:mod:`.journal`).
     """
     settings = settings or BenchSettings()

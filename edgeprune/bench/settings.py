@@ -19,7 +19,7 @@ class BenchSettings:
     ``target_seconds`` each, and reported as the median of the round medians:
     a burst of load on the machine (or thermal throttling on a device) then
     spoils one round, not the figure. After ``rounds`` rounds, artifacts whose
-    figure is not yet stable (see :func:`latency_is_stable`) get further
+    figure is not yet stable (see :func:`.rounds.latency_is_stable`) get further
     rounds, up to ``max_rounds``, while they have taken less than
     ``extra_time`` x the time of the first rounds. ``min_runs`` counts over
     the first ``rounds`` rounds; ``max_seconds`` is the time box of one round.
