@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from edgeprune.bench.reference import ensure_reference
-    from edgeprune.bench.session import run_artifacts
+    from edgeprune.bench.artifacts import run_artifacts
     from edgeprune.targets import load_target
 
     run = Path(args.run)

@@ -49,13 +49,14 @@ def make_checkpoints(model: str, size: int, sparsity: float, out: Path) -> tuple
 
 
 def measure_pair(dense: Path, pruned: Path, threads: int, rounds: int) -> dict:
-    from edgeprune.bench.measure import Job
-    from edgeprune.bench.session import run_worker
+    from edgeprune.bench.client import run_worker
+    from edgeprune.bench.settings import Job
 
     med = {"dense": [], "pruned": []}
     for _ in range(rounds):
         for name, path in (("dense", dense), ("pruned", pruned)):
-            res = run_worker(Job(str(path), threads=threads, min_runs=20, target_seconds=1.5), timeout=300)
+            res = run_worker(Job(str(path), threads=threads, min_runs=20, target_seconds=1.5, max_seconds=120.0,
+                                     warmup_seconds=0.3), timeout=300)
             if res.get("error"):
                 raise RuntimeError(f"{path.name}: {res['error']}")
             med[name].append(res["latency_ms"]["median"])

@@ -146,10 +146,10 @@ def latency(dense_path: Path, enc_path: Path, layout: str, rounds: int = 15, blo
 
 def peak_ram(path: Path, layout: str, repeats: int = 2) -> dict:
     """Peak RAM (MB over the imported runtime) and load time of ``path``, as ``edgeprune bench`` measures them."""
-    from edgeprune.bench.measure import Job
-    from edgeprune.bench.session import run_worker
+    from edgeprune.bench.client import run_worker
+    from edgeprune.bench.settings import Job
 
-    runs = [run_worker(Job(path=str(path), threads=1, layout=layout, min_runs=5, target_seconds=0.1,
+    runs = [run_worker(Job(path=str(path), threads=1, layout=layout, min_runs=5, target_seconds=0.1, max_seconds=120.0,
                            warmup_runs=1, warmup_seconds=0.0), timeout=600.0) for _ in range(repeats)]
     bad = [r["error"] for r in runs if r.get("error")]
     if bad:

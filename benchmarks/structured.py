@@ -167,14 +167,15 @@ def export_all(rd, spec, ids: list[str], peers: dict, load_peer, cache: Path) ->
 
 
 def time_artifact(path: Path, dense: Path, npz: Path, rounds: int) -> dict:
-    from edgeprune.bench.measure import Job
-    from edgeprune.bench.session import run_worker
+    from edgeprune.bench.client import run_worker
+    from edgeprune.bench.settings import Job
 
     ratios, peaks, meds = [], [], []
     acc = None
     for _ in range(rounds):
         res = run_worker(Job(str(path), threads=1, eval_npz=str(npz), reference=str(dense), pair_blocks=6,
-                             target_seconds=1.0), timeout=600)
+                             pair_block_seconds=0.05, target_seconds=1.0, max_seconds=120.0, warmup_seconds=0.3),
+                         timeout=600)
         if res.get("error"):
             return {"error": res["error"]}
         ratios.append(res["paired"]["ratio"])

@@ -6,12 +6,11 @@ export stage. Measurement settings are shortened; the logic is the same.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +18,11 @@ import pytest
 
 from conftest import make_fake_run
 from edgeprune.bench import BenchFailed, BenchSettings, bench_files, bench_is_current, bench_run, import_bench
+from edgeprune.bench.client import run_worker
 from edgeprune.bench.device import HOST_ESTIMATE, ON_DEVICE, detect, resolve_mode
 from edgeprune.bench.estimate import HostReference, calibrate, estimate_latency
-from edgeprune.bench.measure import Job, time_calls
-from edgeprune.bench.session import run_worker
+from edgeprune.bench.measure import time_calls
+from edgeprune.bench.settings import Job
 from edgeprune.bench.store import keep_device_rows
 from edgeprune.errors import EdgepruneError
 from edgeprune.runio import RunDir, read_json, sha256_file, write_json
@@ -168,7 +168,7 @@ def test_threads_are_the_profiles_capped_by_the_machine():
 
 
 def test_rounds_combine_to_a_robust_median():
-    from edgeprune.bench.session import combine_rounds
+    from edgeprune.bench.rounds import combine_rounds
 
     rounds = [{"median": m, "p90": m * 2, "min": m / 2, "mean": m, "runs": 10, "seconds": m / 100} for m in (1, 9, 2)]
     c = combine_rounds(rounds)
@@ -176,8 +176,18 @@ def test_rounds_combine_to_a_robust_median():
     assert FAST.job(Path("a.onnx"), 1).min_runs * FAST.rounds >= FAST.min_runs
 
 
+def test_a_job_alone_times_with_the_session_defaults():
+    """BenchSettings is the one source of the timing defaults: a Job built without them (a benchmark script,
+    onnx_ram) gets the same ones."""
+    shared = {f.name for f in fields(Job)} & {f.name for f in fields(BenchSettings)}
+    assert shared == {"min_runs", "target_seconds", "max_seconds", "warmup_runs", "warmup_seconds", "pair_blocks",
+                      "pair_block_seconds"}
+    job, settings = Job("a.onnx"), BenchSettings()
+    assert {k: getattr(job, k) for k in shared} == {k: getattr(settings, k) for k in shared}
+
+
 def test_a_median_is_stable_only_when_a_majority_of_rounds_agree():
-    from edgeprune.bench.session import latency_is_stable
+    from edgeprune.bench.rounds import latency_is_stable
 
     assert latency_is_stable([0.545, 0.542, 0.558], agree=3, within=0.075)
     assert not latency_is_stable([0.489, 1.132, 0.624], agree=3, within=0.075)  # a burst spoiled a round
@@ -189,7 +199,7 @@ def test_a_median_is_stable_only_when_a_majority_of_rounds_agree():
 
 
 def test_extra_rounds_go_only_to_artifacts_whose_rounds_disagree():
-    from edgeprune.bench.session import rounds_todo
+    from edgeprune.bench.rounds import rounds_todo
 
     s = BenchSettings(rounds=3, max_rounds=5, agree=3, stable_within=0.05)
     medians = [[1.0, 1.01, 0.99], [1.0, 2.0, 1.4], [], [1.0]]  # stable, bursty, not measurable, first rounds

@@ -17,7 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 from edgeprune.bench import import_device_files
-from edgeprune.bench.devicelogs import parse_log, trt_version, with_times
+from edgeprune.bench.devicelogs import parse_log, trt_version
+from edgeprune.bench.exporttimes import with_times
 from edgeprune.bench.store import format_summary
 from edgeprune.cli import main
 from edgeprune.errors import EdgepruneError

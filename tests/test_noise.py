@@ -9,7 +9,8 @@ from click.testing import CliRunner
 import edgeprune.select as sel_mod
 from edgeprune.bench.device import HOST_ESTIMATE
 from edgeprune.bench.estimate import HostReference, anchor_estimate, calibrate
-from edgeprune.bench.session import Artifact, apply_estimate, make_row
+from edgeprune.bench.artifacts import Artifact
+from edgeprune.bench.rows import apply_estimate, make_row
 from edgeprune.cli import main
 from edgeprune.errors import EdgepruneError
 from edgeprune.runio import RunDir, read_json, write_json
@@ -99,7 +100,7 @@ ROWS = [
 
 
 def _worker_result(size, correct, ratios, ram, host_ms) -> dict:
-    """What bench.session._latency_rounds returns for one artifact after three rounds."""
+    """What bench.rounds.latency_rounds returns for one artifact after three rounds."""
     rounds = [host_ms * 0.98, host_ms, host_ms * 1.07]
     lat = {"median": host_ms, "p90": host_ms * 1.2, "min": host_ms * 0.9, "floor": host_ms * 0.92,
            "mean": host_ms * 1.03, "runs": 60, "seconds": 0.9, "round_medians": rounds}

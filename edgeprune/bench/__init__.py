@@ -27,8 +27,10 @@ from ..targets import Target, load_target
 from .device import HOST_ESTIMATE, ON_DEVICE, detect, host_info
 from .remote import bench_run_ray
 from .journal import Journal, journal_path
-from .session import (Artifact, BenchSettings, Log, artifact_from_file, bench_artifacts, log_stderr, run_artifacts,
-                      run_worker)
+from .artifacts import Artifact, artifact_from_file, run_artifacts
+from .client import run_worker
+from .session import Log, bench_artifacts, log_stderr
+from .settings import BenchSettings
 from .store import format_summary, write_bench
 from .store import import_bench as _import_bench
 from .logimport import import_device_files as _import_device_files

@@ -22,7 +22,7 @@ from typing import Callable
 from .. import __version__
 from ..errors import write_error
 from ..runio import sha256_file, sha256_json
-from .measure import Job
+from .settings import Job
 
 SUFFIX = ".partial.jsonl"
 

@@ -3,21 +3,20 @@
 A file is an edgeprune bench JSON made on the device (rows matched by sha256,
 :func:`.store.plan_import`), a trtexec or TFLite benchmark_model log
 (:mod:`.devicelogs`), or the per-iteration JSON of ``trtexec --exportTimes``
-(given with the log that names it). A log is matched to a run artifact by the
-file name it prints: ``<id>.onnx|.tflite`` of ``artifacts/``, or ``model.<fmt>``
-of ``ship/<target>/``; the sha256 printed in the log (the bundle README puts a
-``sha256sum`` line first), the TFLite file size and trtexec's input dimensions
-must then agree with that artifact. The log's figures replace the row's latency
-(and for benchmark_model its load time and peak RAM) as ``measured``; the other
-figures keep their provenance. Every file is read and checked before anything is
-written; each bench file is then written once, atomically.
+(given with the log that names it; :mod:`.exporttimes`). A log is matched to a
+run artifact by the file name it prints: ``<id>.onnx|.tflite`` of
+``artifacts/``, or ``model.<fmt>`` of ``ship/<target>/``; the sha256 printed in
+the log (the bundle README puts a ``sha256sum`` line first), the TFLite file
+size and trtexec's input dimensions must then agree with that artifact. The
+log's figures replace the row's latency (and for benchmark_model its load time
+and peak RAM) as ``measured``; the other figures keep their provenance. Every
+file is read and checked before anything is written; each bench file is then
+written once, atomically.
 """
 from __future__ import annotations
 
-import copy
 import json
 import math
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -25,20 +24,16 @@ from ..errors import EdgepruneError
 from ..precision import entry_of
 from ..runio import RunDir, read_json, sha256_file, write_json
 from ..targets import Target, load_target
+from .artifacts import Artifact, run_artifacts
 from .device import ON_DEVICE
-from .devicelogs import BENCHMARK_MODEL, TRTEXEC, DeviceLog, parse_log, with_times
-from .session import Artifact, Log, _base_row, file_facts, log_stderr, run_artifacts
+from .devicelogs import BENCHMARK_MODEL, TRTEXEC, DeviceLog, parse_log
+from .exporttimes import pair_times
+from .logrows import Match, log_row
+from .session import Log, log_stderr
 from .store import _doc_mode, _key, plan_import
 
 TOOL_RUNTIMES = {TRTEXEC: ("tensorrt",), BENCHMARK_MODEL: ("ai-edge-litert", "tflite-runtime")}
 TOOL_NAMES = {TRTEXEC: "trtexec", BENCHMARK_MODEL: "TFLite benchmark_model"}
-
-
-@dataclass(frozen=True)
-class Match:
-    artifact: Artifact
-    sha256: str
-    how: str
 
 
 def read_file(path: Path) -> tuple[str, object]:
@@ -129,94 +124,7 @@ def _input_dims(rd: RunDir, a: Artifact) -> str | None:
         return None
 
 
-# ---------------------------------------------------------------- rows
-def _fmt(values: dict[str, float], skip: str) -> str:
-    return ", ".join(f"{k} {v:.4g}" for k, v in values.items() if k != skip)
-
-
-def latency_method(log: DeviceLog, how: str) -> str:
-    """The method text of a latency read from ``log``: tool, version, settings and the log's own figures."""
-    lat, d = log.latency, log.details
-    version = log.version or "version not printed"
-    if log.tool == TRTEXEC:
-        what = ("'Latency' (H2D + GPU compute + D2H of one query" +
-                (f", data transfers {d['data_transfers'].lower()})" if d.get("data_transfers") else ")")
-                if d.get("latency_source") == "Latency" else "'Host Latency'")
-        head = (f"measured on the device by trtexec (TensorRT {version}) on {log.device or 'a GPU it did not name'}, "
-                f"{log.precision or 'unstated-precision'} engine: {lat.statistic} of {lat.runs} queries of {what} = "
-                f"{lat.value:.4g} ms ({_fmt(lat.values, lat.statistic)} ms)")
-        if d.get("gpu_compute_median_ms") is not None:
-            head += f"; GPU compute median {d['gpu_compute_median_ms']:.4g} ms"
-        if d.get("times_file"):
-            head += f"; from {Path(d['times_file']).name}'s per-query times, which agree with the log's summary"
-    else:
-        threads = f"{log.threads} threads" if log.threads else "threads not printed (the tool's default)"
-        delegates = f", {'/'.join(d['delegates'])} delegate" if d.get("delegates") else ""
-        head = (f"measured on the device by TFLite benchmark_model ({version}), {threads}{delegates}: {lat.statistic} "
-                f"of {lat.runs} timed runs = {lat.value:.4g} ms ({_fmt(lat.values, lat.statistic)} ms)" +
-                ("; benchmark_model printed no median" if lat.statistic == "mean" else ""))
-    return f"{head}; log {log.file.name} (sha256 {log.sha256[:12]}...), matched by {how}"
-
-
-def _tflite_figures(row: dict, log: DeviceLog) -> None:
-    """benchmark_model's Init time and peak RSS growth, when printed, replace the host's figures."""
-    d, where = log.details, f"on the device ({log.file.name})"
-    row["load_ms"], row["first_run_ms"] = d["init_ms"], d.get("first_ms", row.get("first_run_ms"))
-    row["provenance"]["load_ms"] = "measured"
-    row["methods"]["load_ms"] = f"benchmark_model 'Init' (interpreter, delegates and tensor allocation) {where}"
-    for key, label in (("peak_footprint_mb", "Peak memory footprint (MB)"),
-                       ("footprint_delta_mb", "Memory footprint delta from the start of the tool (MB)")):
-        overall = (d["memory"].get(key) or {}).get("overall")
-        if overall:  # 0 means the platform gave no figure
-            row["peak_ram_mb"] = overall
-            row["provenance"]["peak_ram"] = "measured"
-            peak = d.get("peak_rss_mb")
-            peak = f"; process peak RSS {peak:.4g} MB by periodic monitoring" if peak else ""
-            row["methods"]["peak_ram"] = (f"benchmark_model '{label}' overall: growth of the process's peak RSS "
-                                          f"(ru_maxrss) from the tool's start to the end of the timed runs {where}{peak}")
-            break
-
-
-def log_row(base: dict | None, match: Match, log: DeviceLog) -> dict:
-    """``base`` (this artifact's current row, same sha256) with the log's figures, or a new row."""
-    a = match.artifact
-    if base is None:
-        facts = file_facts(a)
-        row = {**_base_row(a, ON_DEVICE), **{k: facts[k] for k in ("sha256", "size_bytes", "gzip_bytes")},
-               "provenance": {"size": "measured"},
-               "methods": {"size": f"bytes on disk; gzip -9 bytes ({facts['gzip_from']})"},
-               "error": None}
-    else:
-        row = copy.deepcopy(base)
-        row.setdefault("provenance", {})
-        row.setdefault("methods", {})
-        row["replaced"] = {"latency_ms": base.get("latency_ms"), "provenance": base["provenance"].get("latency"),
-                           "method": base["methods"].get("latency")}
-    row.update(mode=ON_DEVICE, latency_ms=log.latency.record(), imported_from=str(log.file))
-    row["provenance"]["latency"] = "measured"
-    row["methods"]["latency"] = latency_method(log, match.how)
-    if log.tool == BENCHMARK_MODEL:
-        _tflite_figures(row, log)
-    row["device_log"] = {"tool": log.tool, "version": log.version, "file": str(log.file), "sha256": log.sha256,
-                         "model": log.model, "matched_by": match.how, "precision": log.precision,
-                         "threads": log.threads, "device": log.device, "details": log.details}
-    return row
-
-
 # ---------------------------------------------------------------- the command
-def _pair_times(logs: list[DeviceLog], times: dict[str, tuple[Path, list]]) -> list[DeviceLog]:
-    out = []
-    for dl in logs:
-        name = Path(str(dl.details.get("export_times") or "")).name
-        pair = times.pop(name, None) if dl.tool == TRTEXEC and name else None
-        out.append(with_times(dl, *pair) if pair else dl)
-    if times:
-        path = next(iter(times.values()))[0]
-        raise EdgepruneError(f"{path}: a trtexec --exportTimes file that no imported trtexec log names.",
-                             "Import it together with the log of the same run (its --exportTimes= names this file).")
-    return out
-
-
 def _read_bench(path: Path) -> dict | None:
     if not path.is_file():
         return None
@@ -297,9 +205,9 @@ def import_device_files(run: str | Path, files: list[str | Path], target: str | 
         if prof is None:
             raise EdgepruneError(f"{logs[0].file} is a {TOOL_NAMES[logs[0].tool]} log, which does not say which target "
                                  "profile it was measured on.", "Add --target NAME, e.g. --target jetson-nano.")
-        notes += _merge_logs(rd, prof, _pair_times(logs, times), docs, touched)
+        notes += _merge_logs(rd, prof, pair_times(logs, times), docs, touched)
     elif times:
-        _pair_times([], times)
+        pair_times([], times)
     for out, doc in docs.items():
         write_json(out, doc)
     for note in notes:

@@ -16,46 +16,15 @@ from __future__ import annotations
 import resource
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable
 
 import numpy as np
 
 from ..errors import EdgepruneError
 from ..runtimes import Runner, evaluate, import_runtime, open_runner
+from .settings import Job
 
 MB = 1e6  # bench reports MB = 10^6 bytes, like the select stage
-
-
-@dataclass
-class Job:
-    """What to measure and how long to try (all times in seconds)."""
-
-    path: str
-    threads: int | None = None
-    layout: str | None = None
-    eval_npz: str | None = None
-    min_runs: int = 20
-    target_seconds: float = 2.0
-    max_seconds: float = 120.0
-    max_runs: int = 100_000
-    warmup_runs: int = 3
-    warmup_seconds: float = 0.3
-    eval_chunk: int = 256
-    # off the device: the partner timed in alternating blocks with the artifact (see time_paired): the run's
-    # dense artifact of the same format, or the reference model
-    reference: str | None = None
-    reference_layout: str | None = None
-    pair_blocks: int = 4
-    pair_block_seconds: float = 0.05
-
-    @classmethod
-    def from_json(cls, d: dict) -> "Job":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 # ---------------------------------------------------------------- memory

@@ -5,7 +5,7 @@ target profile, and no CPUs for other work::
 
     ray start --address HEAD:6379 --num-cpus 0 --resources '{"raspberry-pi-4": 1}'
 
-The whole bench session (rounds, peak RAM, accuracy: :func:`bench_artifacts`)
+The whole bench session (rounds, peak RAM, accuracy: :func:`.session.bench_artifacts`)
 runs as one Ray task that needs ``{"raspberry-pi-4": 1}``, so it lands on that
 board, and only one session runs there at a time. Declaring the resource is the
 board's ``--on-device``: the session runs on-device and its rows are
@@ -29,7 +29,9 @@ from ..cluster import connected, one_line
 from ..errors import EdgepruneError
 from ..runio import RunDir, read_json
 from ..targets import Target, load_target
-from .session import Artifact, BenchSettings, bench_artifacts, log_stderr, run_artifacts
+from .artifacts import Artifact, run_artifacts
+from .session import bench_artifacts, log_stderr
+from .settings import BenchSettings
 from .store import format_summary, write_bench
 
 RETRIES = 1  # a board that reboots mid-session gets one more try

@@ -13,7 +13,8 @@ from typing import Any
 from ..errors import EdgepruneError
 from ..runio import RunDir, read_json, sha256_file, write_json
 from .device import HOST_ESTIMATE, ON_DEVICE
-from .session import Log, log_stderr, run_artifacts
+from .artifacts import run_artifacts
+from .session import Log, log_stderr
 
 
 def _key(row: dict) -> tuple[str, str, str]:

@@ -1,6 +1,6 @@
 """Entry point of the per-artifact subprocess: ``python -m edgeprune.bench.worker``.
 
-Reads a JSON :class:`~edgeprune.bench.measure.Job` on stdin and writes one
+Reads a JSON :class:`~edgeprune.bench.settings.Job` on stdin and writes one
 JSON result line on stdout. Runtimes print from C to fd 1, so the real stdout
 is kept aside for the result and fd 1 goes to stderr. Nothing imports this
 module; the orchestrator only runs it.
@@ -12,7 +12,8 @@ import os
 import sys
 from pathlib import Path
 
-from .measure import Job, measure
+from .measure import measure
+from .settings import Job
 
 
 def main() -> int:

@@ -79,8 +79,8 @@ def next_budget(points: list[tuple[float, float]], target_mb: float, limit_mb: f
 
 def measure_peak(data: bytes) -> dict:
     """``{"peak_mb", "load_ms"}`` of an ONNX model as the bench worker measures it (a fresh process)."""
-    from ..bench.measure import Job
-    from ..bench.session import run_worker
+    from ..bench.client import run_worker
+    from ..bench.settings import Job
 
     with tempfile.TemporaryDirectory(prefix="edgeprune-ram-") as tmp:
         path = Path(tmp) / "model.onnx"
