@@ -121,6 +121,19 @@ def latency_part(models: list[str], sizes: list[int]) -> list[dict]:
     return rows
 
 
+def _previous(path: Path) -> dict:
+    import json
+
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except ValueError:
+        return {}
+
+
+def _made_by(doc: dict) -> dict:
+    return {"command": doc.get("command"), "date": doc.get("date")}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", help="a run directory exported with int8 (e.g. runs/default)")
@@ -131,10 +144,15 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     doc = header(sys.argv)
+    prev = _previous(Path(args.out))
     if args.run:
         doc["accuracy"] = accuracy_part(Path(args.run))
+    elif prev.get("accuracy"):  # a part not re-run keeps its figures, with the command and date that made them
+        doc["accuracy"], doc["accuracy_made_by"] = prev["accuracy"], prev.get("accuracy_made_by") or _made_by(prev)
     if not args.no_latency:
         doc["latency"] = latency_part(args.models.split(","), [int(s) for s in args.sizes.split(",")])
+    elif prev.get("latency"):
+        doc["latency"], doc["latency_made_by"] = prev["latency"], prev.get("latency_made_by") or _made_by(prev)
     acc = doc.get("accuracy")
     if acc:
         verdict = "no int8 rows" if acc["goal_met"] is None else ("met" if acc["goal_met"] else "NOT met")

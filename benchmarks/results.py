@@ -115,7 +115,9 @@ def int8(d: dict) -> str:
         out += [f"| {r['candidate']} | {r['format']} | {r['accuracy_fp32']:.4f} | {r['accuracy_int8']:.4f} | "
                 f"{r['drop_points']:+.2f} | {r['agreement']:.1%} |" for r in acc["rows"]]
     if d.get("latency"):
-        out += ["", "Host latency, 1 thread, measured on this host (not a device figure):", "",
+        made = d.get("latency_made_by")
+        when = f" (`{made['command']}`, {made['date'][:10]})" if made else ""
+        out += ["", f"Host latency, 1 thread, measured on this host (not a device figure){when}:", "",
                 "| model | px | format | fp32 ms | int8 ms | int8/fp32 | fp32 MB | int8 MB |", "|---|---|---|---|---|---|---|---|"]
         out += [f"| {r['model']} | {r['input_px']} | {r['format']} | {r['fp32_ms']:.2f} | {r['int8_ms']:.2f} | "
                 f"{r['int8_over_fp32']:.3f} | {r['fp32_bytes'] / 1e6:.2f} | {r['int8_bytes'] / 1e6:.2f} |"
