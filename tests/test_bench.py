@@ -6,7 +6,6 @@ export stage. Measurement settings are shortened; the logic is the same.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
