@@ -193,7 +193,7 @@ EXECUTORS.add("ray", lambda cfg: RayExecutor(cfg.ray_address))
 
 def check_executor(cfg) -> None:
     """Fail before any work on an unknown executor, a missing Ray, or --ray-address without Ray."""
-    EXECUTORS.get(cfg.executor)
+    EXECUTORS.check([cfg.executor])
     if cfg.ray_address and cfg.executor != "ray":
         raise EdgepruneError("--ray-address is only used with --executor ray.", "Add --executor ray, or drop --ray-address.")
     if cfg.executor == "ray":
