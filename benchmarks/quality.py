@@ -115,7 +115,7 @@ def run_one(model_name: str, model_args: dict, data_spec: str, seed: int, signal
     rd = RunDir(out)
     run = read_json(rd.run_json)
     spec = ModelSpec.from_json(run["model"])
-    data = load_dataset(data_spec, seed=seed)
+    data = load_dataset(data_spec)
     dense_acc = run["dense"]["test_accuracy"]
     model = build(spec, rd.dense_weights)
     layers = prunable(discover(model))

@@ -231,7 +231,7 @@ def run_seed(seed: int, strategies: list[str] | None, epochs: int, steps: int, r
     rd = RunDir(root / "oneshot")
     run = read_json(rd.run_json)
     spec = ModelSpec.from_json(run["model"])
-    data = load_dataset("digits", seed=seed)
+    data = load_dataset("digits")
     cfg = PruneConfig(**base)
     struct = {c["strategy"]: c for c in oneshot.candidates if c["granularity"] == "structured"}
     targets = {b: struct[b]["prunable_params"]["pruned"] for b in BANDS if b in struct}

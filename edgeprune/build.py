@@ -76,10 +76,7 @@ def build_formats(profile, asked: list[str] | None) -> tuple[list[str], dict[str
     from .export.formats import FORMATS
 
     if asked:
-        unknown = [f for f in asked if f not in FORMATS]
-        if unknown:
-            raise EdgepruneError(f"Unknown format {unknown[0]!r} in --formats.",
-                                 f"Use one or more of: {', '.join(FORMATS)}.")
+        FORMATS.check(asked)
         fmts = list(dict.fromkeys(asked))
         skipped = {f: "not in --formats" for f in FORMATS if f not in fmts}
     else:

@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import EdgepruneError, missing_extra
+from .registry import Registry
 
 
 @dataclass
@@ -158,40 +159,41 @@ def _open_tflite(path: Path, threads: int | None, layout: str | None) -> Runner:
                   {"delegate": "XNNPACK (LiteRT default CPU path)"}, invoke)
 
 
-RUNTIMES: dict[str, Callable[[Path, int | None, str | None], Runner]] = {
-    ".onnx": _open_onnx,
-    ".tflite": _open_tflite,
-}
+@dataclass(frozen=True)
+class Runtime:
+    """How one artifact type runs: ``open`` loads a file; ``load`` imports the runtime only."""
+
+    open: Callable[[Path, int | None, str | None], Runner]  # (path, threads, layout) -> Runner
+    load: Callable[[], tuple[str, str]]  # -> (runtime name, version); bench takes its memory baseline after it
 
 
-# suffix -> import the runtime only, returning (runtime name, version); bench takes its memory baseline after it
-RUNTIME_IMPORTS: dict[str, Callable[[], tuple[str, str]]] = {
-    ".onnx": lambda: ("onnxruntime", _import_onnxruntime().__version__),
-    ".tflite": lambda: tflite_interpreter_class()[1:],
-}
+#: artifact suffix -> runtime
+RUNTIMES: Registry[Runtime] = Registry("artifact type")
+RUNTIMES.add(".onnx", Runtime(_open_onnx, lambda: ("onnxruntime", _import_onnxruntime().__version__)))
+RUNTIMES.add(".tflite", Runtime(_open_tflite, lambda: tflite_interpreter_class()[1:]))
+
+
+def runtime_for(path: str | os.PathLike, suffix: str | None = None) -> Runtime:
+    """The runtime for ``path``'s suffix (or ``suffix``: a temp file may carry another); one-line error if none."""
+    p = Path(path)
+    try:
+        return RUNTIMES.get(suffix or p.suffix)
+    except EdgepruneError as e:
+        raise EdgepruneError(f"{p.name}: {e.problem}", e.fix) from None
 
 
 def import_runtime(path: str | os.PathLike) -> tuple[str, str]:
     """Import the runtime ``path`` needs without loading the file; returns (name, version)."""
-    suffix = Path(path).suffix
-    if suffix not in RUNTIME_IMPORTS:
-        raise EdgepruneError(f"{Path(path).name}: unknown artifact type {suffix!r}.", f"Expected one of {', '.join(RUNTIMES)}.")
-    return RUNTIME_IMPORTS[suffix]()
+    return runtime_for(path).load()
 
 
 def open_runner(path: str | os.PathLike, threads: int | None = None, layout: str | None = None) -> Runner:
     """Load ``path`` in the runtime its suffix names."""
     p = Path(path)
-    opener = RUNTIMES.get(p.suffix)
-    if opener is None:
-        raise EdgepruneError(f"{p.name}: unknown artifact type {p.suffix!r}.", f"Expected one of {', '.join(RUNTIMES)}.")
+    runtime = runtime_for(p)
     if not p.is_file():
         raise EdgepruneError(f"{p} does not exist.", "Run 'edgeprune export' first.")
-    return opener(p, threads, layout)
-
-
-def format_of(path: str | os.PathLike) -> str:
-    return Path(path).suffix.lstrip(".")
+    return runtime.open(p, threads, layout)
 
 
 def evaluate(runner: Runner, x_nchw: np.ndarray, y: np.ndarray) -> float:

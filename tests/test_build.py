@@ -124,7 +124,7 @@ def test_build_formats_follow_the_target_profile():
     assert build_formats(nano, ["onnx", "tflite"])[:2] == (["onnx", "tflite"], {})  # --formats asks for more
     assert build_formats(pi4, None)[0] == ["onnx", "tflite"]
     assert build_formats(pi4, ["onnx"])[2] == "onnx"  # pi4 prefers tflite; only onnx was built
-    for asked, text in ((["tflite"], "jetson-nano runs none of these"), (["coreml"], "Unknown format 'coreml'")):
+    for asked, text in ((["tflite"], "jetson-nano runs none of these"), (["coreml"], "Unknown export format 'coreml'")):
         with pytest.raises(EdgepruneError, match=text):
             build_formats(nano, asked)
 

@@ -1,11 +1,9 @@
 """The prune stage end to end on a tiny model: outputs, masks held, resume, bad input."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
 

@@ -21,6 +21,7 @@ from typing import Callable
 
 from ..errors import EdgepruneError, WriteFailed, missing_extra
 from ..locks import wait_lock
+from ..registry import Registry
 from ..runio import atomic_path, clean_stale_temps, read_json, sha256_file, write_json
 from ..targets import Calibration
 
@@ -98,7 +99,10 @@ def _export_tflite(model, sample, path: Path) -> None:
     litert_torch.convert(model, (sample,)).export(str(path))
 
 
-EXPORTERS: dict[str, Callable] = {"onnx": _export_onnx, "tflite": _export_tflite}
+#: format -> (random-weight model, sample, path) -> None
+EXPORTERS: Registry[Callable] = Registry("reference format")
+EXPORTERS.add("onnx", _export_onnx)
+EXPORTERS.add("tflite", _export_tflite)
 N_INT8_CALIB = 8  # random-normal calibration batches: latency does not depend on the values
 
 
@@ -147,10 +151,10 @@ def build_reference(cal: Calibration, path: Path) -> None:
 
             with tempfile.TemporaryDirectory(dir=path.parent, prefix=".int8-", suffix=".tmp") as d:
                 fp32 = Path(d) / f"fp32.{cal.format}"
-                EXPORTERS[cal.format](model, sample, fp32)
+                EXPORTERS.get(cal.format)(model, sample, fp32)
                 _int8(cal, fp32, tmp)
         else:
-            EXPORTERS[cal.format](model, sample, tmp)
+            EXPORTERS.get(cal.format)(model, sample, tmp)
         size = tmp.stat().st_size
         if size < 0.9 * (1 if int8 else 4) * n_params:  # anything smaller lost weights to constant folding
             raise EdgepruneError(f"Reference {path.name} holds {size} bytes for {n_params} parameters.",

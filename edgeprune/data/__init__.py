@@ -7,38 +7,56 @@ training split) is applied by the consumer and recorded in ``run.json``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from ..errors import EdgepruneError
+from ..registry import Registry
 from .base import Dataset, split_stratified
 
-# name -> (detector, loader). Detectors look at a path; the first match wins.
-_LOADERS: dict[str, tuple[Callable[[str], bool], Callable[..., Dataset]]] = {}
+
+@dataclass(frozen=True)
+class Loader:
+    """A dataset layout: ``detect(spec)`` says whether ``spec`` is one; ``load`` reads it."""
+
+    detect: Callable[[str], bool]
+    load: Callable[..., Dataset]  # (spec, input_size=None) -> Dataset
+
+
+#: name -> loader, in registration order: the first loader whose detector matches wins.
+DATASETS: Registry[Loader] = Registry("dataset")
+_MODULES = ("cifar", "digits", "folder")  # importing them registers their loaders, in this order
 
 
 def register(name: str, detect: Callable[[str], bool]):
     def deco(fn: Callable[..., Dataset]) -> Callable[..., Dataset]:
-        _LOADERS[name] = (detect, fn)
+        DATASETS.add(name, Loader(detect, fn))
         return fn
 
     return deco
 
 
-def list_datasets() -> list[str]:
-    return list(_LOADERS)
-
-
-def load_dataset(spec: str, input_size: int | None = None, seed: int = 0) -> Dataset:
-    """Load ``spec`` (``digits``, a CIFAR directory or an image-folder root)."""
+def _registered() -> Registry[Loader]:
     import importlib
 
-    for mod in ("cifar", "digits", "folder"):  # importing them registers their loaders
+    for mod in _MODULES:
         importlib.import_module(f".{mod}", __name__)
+    return DATASETS
 
-    for name, (detect, loader) in _LOADERS.items():
-        if detect(spec):
-            return loader(spec, input_size=input_size, seed=seed)
+
+def list_datasets() -> list[str]:
+    return _registered().names()
+
+
+def load_dataset(spec: str, input_size: int | None = None) -> Dataset:
+    """Load ``spec`` (``digits``, a CIFAR directory or an image-folder root).
+
+    Splits use a fixed seed (:data:`.base.SPLIT_SEED`), never the run's: the test set stays fixed.
+    """
+    for _, loader in _registered().items():
+        if loader.detect(spec):
+            return loader.load(spec, input_size=input_size)
     p = Path(spec)
     if not p.exists():
         raise EdgepruneError(
@@ -51,4 +69,4 @@ def load_dataset(spec: str, input_size: int | None = None, seed: int = 0) -> Dat
     )
 
 
-__all__ = ["Dataset", "load_dataset", "list_datasets", "register", "split_stratified"]
+__all__ = ["DATASETS", "Dataset", "Loader", "load_dataset", "list_datasets", "register", "split_stratified"]

@@ -64,7 +64,7 @@ def _kind(spec: str) -> str | None:
 
 
 @register("cifar", lambda spec: _kind(spec) is not None)
-def load_cifar(spec: str, input_size: int | None = None, seed: int = 0) -> Dataset:
+def load_cifar(spec: str, input_size: int | None = None) -> Dataset:
     root = Path(spec)
     kind = _kind(spec)
     if kind == "cifar10":

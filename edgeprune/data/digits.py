@@ -10,7 +10,7 @@ DEFAULT_SIZE = 32
 
 
 @register("digits", lambda spec: spec == "digits")
-def load_digits(spec: str, input_size: int | None = None, seed: int = 0) -> Dataset:
+def load_digits(spec: str, input_size: int | None = None) -> Dataset:
     from sklearn.datasets import load_digits as sk_digits
 
     size = input_size or DEFAULT_SIZE

@@ -55,7 +55,7 @@ def _scan(base: Path, labels: list[str]) -> tuple[list[Path], np.ndarray]:
 
 
 @register("folder", _detect)
-def load_folder(spec: str, input_size: int | None = None, seed: int = 0) -> Dataset:
+def load_folder(spec: str, input_size: int | None = None) -> Dataset:
     root = Path(spec)
     size = input_size or DEFAULT_SIZE
     has_splits = (root / "train").is_dir()

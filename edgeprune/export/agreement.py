@@ -29,11 +29,11 @@ class Int8Rejected(ExportFailed):
 
 
 def _run(path: Path, suffix: str, layout: str, x: np.ndarray):
-    from ..runtimes import RUNTIMES
+    from ..runtimes import runtime_for
     from .prepare import quiet
 
     with quiet():  # LiteRT announces its XNNPACK delegate on stderr
-        runner = RUNTIMES[suffix](Path(path), None, layout)
+        runner = runtime_for(path, suffix).open(Path(path), None, layout)
         return runner, runner.run(x)
 
 

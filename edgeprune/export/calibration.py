@@ -3,7 +3,7 @@
 The run directory keeps only the test split (``data/test.npz``), and test images
 must never calibrate a quantizer (they measure it afterwards). So the export
 stage reloads the data set named in ``run.json`` the way the prune stage loads it
-(``edgeprune.data.load_dataset(config.data, input_size, seed)``), draws
+(``edgeprune.data.load_dataset(config.data, input_size)``), draws
 ``N_CALIB`` training images with ``numpy.random.default_rng(seed).choice``
 without replacement (the prune stage's calibration procedure), normalises them
 with the run's training statistics and caches them in ``data/calib.npz``
@@ -89,7 +89,7 @@ def _draw(run_info: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
         raise EdgepruneError("run.json names no data set, so int8 calibration has no training images.",
                              "Export with --precision fp32, or re-run edgeprune prune.")
     try:
-        data = load_dataset(spec, input_size=cfg.get("input_size"), seed=run_info.get("seed", 0))
+        data = load_dataset(spec, input_size=cfg.get("input_size"))
     except EdgepruneError as e:
         raise EdgepruneError(f"int8 calibration needs the run's training images, but --data {spec!r} does not load "
                              f"here ({e.problem})", "Run export from the directory prune ran in, or use "

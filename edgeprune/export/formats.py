@@ -1,60 +1,19 @@
-"""The format registry: one :class:`Format` per artifact type, looked up by name."""
+"""The format registry: one :class:`Format` per artifact type, looked up by name.
+
+Each converter module registers its own format when imported; the imports below
+fix the registration order (onnx, tflite). Neither converter imports this module,
+and none of them imports torch at module level: the package root stays torch-free.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from . import onnx_format, tflite_format
+from .format_base import FORMATS, Converted, Format, dist_version
 
+CONVERTERS = (onnx_format, tflite_format)  # importing them registered their formats, in this order
 
-@dataclass
-class Converted:
-    """A converted artifact in memory, before it is written and parity-checked."""
-
-    data: bytes
-    encoding: dict[str, int] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)
-    dense: Any = None  # the converter's dense fp32 output before the sparse encodings (what int8 quantizes)
-
-
-@dataclass(frozen=True)
-class Format:
-    name: str
-    suffix: str
-    layout: str  # the artifact's input layout: NCHW or NHWC
-    converter: str  # who converts, for error messages
-    convert: Callable[[Any, Any], Converted]  # (eval torch model, NCHW sample batch) -> Converted
-    versions: Callable[[], dict[str, str]]  # converter package versions, recorded per artifact
-    decompose: Callable[[Any], Any] | None = None  # the converter's own decomposition, to locate a failing op
-
-
-def _onnx() -> Format:
-    from . import onnx_format
-
-    return Format("onnx", ".onnx", "NCHW", "the ONNX exporter (torch.onnx, dynamo)", onnx_format.convert,
-                  onnx_format.versions, onnx_format.decompose)
-
-
-def _tflite() -> Format:
-    from . import tflite_format
-
-    return Format("tflite", ".tflite", "NHWC", "litert-torch", tflite_format.convert, tflite_format.versions)
-
-
-#: format name -> factory (modules import lazily: the package root stays torch-free)
-FORMATS: dict[str, Callable[[], Format]] = {"onnx": _onnx, "tflite": _tflite}
+__all__ = ["FORMATS", "Converted", "Format", "dist_version", "get_format"]
 
 
 def get_format(name: str) -> Format:
-    from ..errors import EdgepruneError
-
-    if name not in FORMATS:
-        raise EdgepruneError(f"Unknown export format {name!r}.", f"Use one or more of: {', '.join(FORMATS)}.")
-    return FORMATS[name]()
-
-
-def dist_version(dist: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "not installed"
+    """The registered format ``name``; an unknown name is an EdgepruneError naming the known ones."""
+    return FORMATS.get(name)

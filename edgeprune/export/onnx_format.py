@@ -1,7 +1,7 @@
 """PyTorch -> ONNX: dynamo export, onnxslim, then compact sparse encodings, then the full checker."""
 from __future__ import annotations
 
-from .formats import Converted, dist_version
+from .format_base import FORMATS, Converted, Format, dist_version
 from .onnx_ram import RAM_LIMIT
 from .prepare import quiet, static_shapes
 
@@ -58,3 +58,6 @@ def convert(model, sample, ram_limit: float | None = RAM_LIMIT) -> Converted:
     onnx.checker.check_model(proto, full_check=True)
     details = {"opset": opset, "simplifier": "onnxslim", **({"ram": ram} if ram else {})}
     return Converted(proto.SerializeToString(), encoding, details, dense)
+
+
+FORMATS.add("onnx", Format("onnx", ".onnx", "NCHW", "the ONNX exporter (torch.onnx, dynamo)", convert, versions, decompose))

@@ -78,12 +78,12 @@ def check(path: Path, suffix: str, layout: str, x: np.ndarray, ref: np.ndarray, 
     ``suffix`` picks the runtime (the file may be a temp path with another suffix);
     ``rule`` defaults to :data:`DEFAULT_RULE`.
     """
-    from ..runtimes import RUNTIMES
+    from ..runtimes import runtime_for
     from .prepare import quiet
 
     rule = rule or DEFAULT_RULE
     with quiet():  # LiteRT announces its XNNPACK delegate on stderr
-        runner = RUNTIMES[suffix](Path(path), None, layout)
+        runner = runtime_for(path, suffix).open(Path(path), None, layout)
         out = runner.run(x)
     if out.shape != ref.shape:
         raise ExportFailed(f"{label}: output shape {list(out.shape)} != PyTorch {list(ref.shape)}.",

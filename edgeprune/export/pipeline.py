@@ -220,8 +220,7 @@ def export_run(run, formats: list[str] | None = None, candidates: list[str] | No
     if not rd.run_json.is_file():
         raise EdgepruneError(f"{rd.root} is not a run directory (no run.json).", "Run edgeprune prune first.")
     formats = list(dict.fromkeys(formats or FORMATS))
-    for f in formats:
-        get_format(f)
+    FORMATS.check(formats)
     precisions = check_precisions(precisions)
     run_info = read_json_object(rd.run_json, "Re-run edgeprune prune on this run.")
     sources = run_sources(rd, run_info, candidates)
@@ -257,8 +256,7 @@ def export_model(model: str, checkpoint, input_shape, out, formats: list[str] | 
 
     shape = check_shape(input_shape)
     formats = list(dict.fromkeys(formats or FORMATS))
-    for f in formats:
-        get_format(f)
+    FORMATS.check(formats)
     precisions = check_precisions(precisions if precisions is not None or calib else FP32)
     int8 = None
     if INT8 in precisions:

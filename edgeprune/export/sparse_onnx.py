@@ -41,6 +41,8 @@ from typing import Callable
 
 import numpy as np
 
+from ..registry import Registry
+
 METADATA_KEY = "edgeprune.sparse_encoding"
 FLOAT_TYPES = ("float16", "float32", "float64")
 #: integer weights (QDQ int8) are encoded when they are matrices or kernels (rank >= 2);
@@ -233,7 +235,6 @@ def encode_bitmask(w: np.ndarray, name: str) -> Encoded | None:
     return b.enc
 
 
-#: encoding name -> encoder (None when it does not apply); "dense" is the fallback.
 def encode_delta4(w: np.ndarray, name: str) -> Encoded | None:
     """4-bit gaps (:mod:`.sparse_delta4`, its own module: it builds on :class:`_Builder`)."""
     from .sparse_delta4 import encode_delta4 as encode
@@ -241,14 +242,14 @@ def encode_delta4(w: np.ndarray, name: str) -> Encoded | None:
     return encode(w, name)
 
 
-ENCODINGS: dict[str, Callable[[np.ndarray, str], Encoded | None]] = {
-    "zeros": encode_zeros,
-    "delta8": lambda w, name: _encode_delta(w, name, np.uint8),
-    "delta16": lambda w, name: _encode_delta(w, name, np.uint16),
-    "columns8": lambda w, name: _encode_columns(w, name, np.uint8),
-    "delta4": encode_delta4,
-    "bitmask": encode_bitmask,
-}
+#: encoding name -> encoder (None when it does not apply); "dense" is the fallback, not an entry.
+ENCODINGS: Registry[Callable[[np.ndarray, str], Encoded | None]] = Registry("encoding")
+ENCODINGS.add("zeros", encode_zeros)
+ENCODINGS.add("delta8", lambda w, name: _encode_delta(w, name, np.uint8))
+ENCODINGS.add("delta16", lambda w, name: _encode_delta(w, name, np.uint16))
+ENCODINGS.add("columns8", lambda w, name: _encode_columns(w, name, np.uint8))
+ENCODINGS.add("delta4", encode_delta4)
+ENCODINGS.add("bitmask", encode_bitmask)
 
 
 def options(w: np.ndarray, name: str, dense_bytes: int) -> dict[str, Encoded | None]:

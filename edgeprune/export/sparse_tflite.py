@@ -266,18 +266,11 @@ def _plain_values(t) -> bool:
     return not quantized
 
 
-def sparsify(buf: bytes) -> tuple[bytes, dict]:
-    """Rewrite pruned weights of a ``.tflite`` into TFLite sparse tensors + DENSIFY.
-
-    Returns the new flatbuffer and stats ``{"dense": n, "sparse_csr": n}``.
-    """
-    model = load_model(buf)
-    stats = sparsify_model(model)
-    return pack_model(model), stats
-
-
 def sparsify_model(model) -> dict:
-    """In-place :func:`sparsify` on a ModelT (see :func:`load_model`, :func:`pack_model`)."""
+    """Rewrite pruned weights of a ModelT in place into TFLite sparse tensors + DENSIFY.
+
+    Returns stats ``{"dense": n, "sparse_csr": n}`` (see :func:`load_model`, :func:`pack_model`).
+    """
     S = _schema()
     dtypes = _value_dtypes()
     stats: Counter = Counter()
@@ -319,7 +312,7 @@ def sparsify_model(model) -> dict:
 def read_weights(buf: bytes) -> dict[tuple[int, int], np.ndarray]:
     """Every sparse tensor of a ``.tflite`` densified with numpy: ``(subgraph, tensor) -> array``.
 
-    Tensor indices are those of the dense file: :func:`sparsify` only appends tensors.
+    Tensor indices are those of the dense file: :func:`sparsify_model` only appends tensors.
     """
     dtypes = _value_dtypes()
     model = load_model(buf)

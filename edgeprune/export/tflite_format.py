@@ -11,7 +11,7 @@ a small model's file; ``blocks.0.norm2;8`` carries the same information.
 """
 from __future__ import annotations
 
-from .formats import Converted, dist_version
+from .format_base import FORMATS, Converted, Format, dist_version
 from .prepare import quiet, static_shapes
 
 
@@ -70,3 +70,6 @@ def convert(model, sample) -> Converted:
     encoding = sparsify_model(flat)
     shorten_names(flat)
     return Converted(pack_model(flat), encoding, {}, dense)
+
+
+FORMATS.add("tflite", Format("tflite", ".tflite", "NHWC", "litert-torch", convert, versions))

@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterator, Protocol
 
 from ..cluster import connected, import_ray, one_line
 from ..errors import EdgepruneError
+from ..registry import Registry
 
 RETRIES = 2  # extra attempts per Ray task (worker/node death, RuntimeError, OSError)
 TASK_CPUS = 1  # CPUs a CPU-only Ray task reserves (and torch threads it uses)
@@ -185,16 +186,14 @@ class RayExecutor:
                 ray.cancel(ref, force=True)
 
 
-EXECUTORS: dict[str, Callable[[Any], Executor]] = {
-    "local": lambda cfg: LocalExecutor(),
-    "ray": lambda cfg: RayExecutor(cfg.ray_address),
-}
+EXECUTORS: Registry[Callable[[Any], Executor]] = Registry("executor")
+EXECUTORS.add("local", lambda cfg: LocalExecutor())
+EXECUTORS.add("ray", lambda cfg: RayExecutor(cfg.ray_address))
 
 
 def check_executor(cfg) -> None:
     """Fail before any work on an unknown executor, a missing Ray, or --ray-address without Ray."""
-    if cfg.executor not in EXECUTORS:
-        raise EdgepruneError(f"Unknown executor {cfg.executor!r}.", f"Use one of {', '.join(EXECUTORS)}.")
+    EXECUTORS.check([cfg.executor])
     if cfg.ray_address and cfg.executor != "ray":
         raise EdgepruneError("--ray-address is only used with --executor ray.", "Add --executor ray, or drop --ray-address.")
     if cfg.executor == "ray":
@@ -202,4 +201,4 @@ def check_executor(cfg) -> None:
 
 
 def make_executor(cfg) -> Executor:
-    return EXECUTORS[cfg.executor](cfg)
+    return EXECUTORS.get(cfg.executor)(cfg)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..registry import Registry
 from .layers import Layer
 
 Batches = list[tuple[torch.Tensor, torch.Tensor]]
@@ -27,25 +28,16 @@ DEFINITIONS = {
     "grasp": "S = -w * (H g) (Wang et al. 2020, as published and in the authors' code); highest S removed",
 }
 Scorer = Callable[[nn.Module, list[Layer], Batches], dict[str, torch.Tensor]]
-IMPORTANCE: dict[str, Scorer] = {}
-
-
-def register(*names: str):
-    def deco(fn: Scorer) -> Scorer:
-        for n in names:
-            IMPORTANCE[n] = fn
-        return fn
-
-    return deco
+IMPORTANCE: Registry[Scorer] = Registry("importance criterion")
+register = IMPORTANCE.register
 
 
 def score(criterion: str, model: nn.Module, layers: list[Layer], calib: Batches) -> dict[str, torch.Tensor]:
     """Scores for every prunable layer under ``criterion`` (model left unchanged, eval mode)."""
-    if criterion not in IMPORTANCE:
-        raise KeyError(f"unknown importance criterion {criterion!r}; known: {', '.join(IMPORTANCE)}")
+    scorer = IMPORTANCE.get(criterion)
     model.eval()
     with torch.enable_grad():
-        out = IMPORTANCE[criterion](model, layers, calib)
+        out = scorer(model, layers, calib)
     model.zero_grad(set_to_none=True)
     return {k: v.detach().float() for k, v in out.items()}
 

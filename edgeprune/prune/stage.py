@@ -73,9 +73,7 @@ def _validate(cfg: PruneConfig) -> None:
     if bad:
         raise EdgepruneError(f"Unknown signal {', '.join(bad)}.", f"Use a comma list of {', '.join(SIGNALS)}.")
     if cfg.strategies:
-        unknown = [s for s in cfg.strategies if s not in STRATEGIES]
-        if unknown:
-            raise EdgepruneError(f"Unknown strategy {', '.join(unknown)}.", f"Known: {', '.join(STRATEGIES)}.")
+        STRATEGIES.check(cfg.strategies)
     if cfg.finetune_epochs < 0:
         raise EdgepruneError("--epochs must be >= 0.", "Use 0 to skip fine-tuning.")
     if cfg.granularity not in GRANULARITIES:
@@ -274,7 +272,7 @@ def run_prune(cfg: PruneConfig, out: str | Path, executor: Executor | None = Non
     device = resolve_device(cfg.device)
     rd = RunDir(out)
     created = _previous_created(rd, cfg) or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    data = load_dataset(cfg.data, input_size=cfg.input_size, seed=cfg.seed)
+    data = load_dataset(cfg.data, input_size=cfg.input_size)
     spec = resolve_spec(cfg.model, data.num_classes, data.input_shape[-1], cfg.model_args)
     _check_checkpoint(cfg, spec)
     make_dir(rd.root)

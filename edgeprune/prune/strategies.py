@@ -3,21 +3,15 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ..registry import Registry
 from .ranges import LayerRange
 
 Plan = dict[str, float]
 Strategy = Callable[[list[LayerRange]], Plan]
-STRATEGIES: dict[str, Strategy] = {}
+STRATEGIES: Registry[Strategy] = Registry("strategy")
+register = STRATEGIES.register
 HEAD_ROLES = ("head",)
 LAST_ROLES = ("head", "last_stage")
-
-
-def register(name: str):
-    def deco(fn: Strategy) -> Strategy:
-        STRATEGIES[name] = fn
-        return fn
-
-    return deco
 
 
 def _lerp(r: LayerRange, a: float) -> float:
@@ -61,15 +55,11 @@ def make_plans(ranges: list[LayerRange], names: list[str] | None = None) -> tupl
     """
     prunable = [r for r in ranges if r.role != "norm"]
     wanted = names or list(STRATEGIES)
-    unknown = [n for n in wanted if n not in STRATEGIES]
-    if unknown:
-        from ..errors import EdgepruneError
-
-        raise EdgepruneError(f"Unknown strategy {', '.join(unknown)}.", f"Known: {', '.join(STRATEGIES)}.")
+    STRATEGIES.check(wanted)
     plans: dict[str, Plan] = {}
     merged: dict[str, list[str]] = {}
     for name in wanted:
-        plan = STRATEGIES[name](prunable)
+        plan = STRATEGIES.get(name)(prunable)
         key = tuple(round(plan[r.name], 9) for r in prunable)
         twin = next((k for k, p in plans.items() if tuple(round(p[r.name], 9) for r in prunable) == key), None)
         if twin is not None:

@@ -20,6 +20,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ...registry import Registry
 from .. import importance
 from ..layers import discover, prunable
 from .groups import ROOT_TYPES, ChannelGroup, _quiet, current_units, full_group
@@ -83,24 +84,23 @@ def _ident(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-CRITERIA: dict[str, Criterion] = {
-    "mag": Criterion(_squares, torch.sqrt, "group L2 norm of the weights"),
-    "magnitude": Criterion(_squares, torch.sqrt, "group L2 norm of the weights"),
-    "snip": Criterion(_taylor, torch.abs, "first-order Taylor |sum w * dL/dw| over the group"),
-    "grasp": Criterion(_grasp, _ident, "group sum of w * (H g); the lowest sums are removed"),
-    "gradient": Criterion(_grad_abs, _ident, "group sum of mean |dL/dw|"),
-    "product": Criterion(_product, _ident, "group sum of |w| * mean |dL/dw|"),
-}
+CRITERIA: Registry[Criterion] = Registry("group criterion")
+_L2 = Criterion(_squares, torch.sqrt, "group L2 norm of the weights")
+CRITERIA.add("mag", _L2)
+CRITERIA.add("magnitude", _L2)
+CRITERIA.add("snip", Criterion(_taylor, torch.abs, "first-order Taylor |sum w * dL/dw| over the group"))
+CRITERIA.add("grasp", Criterion(_grasp, _ident, "group sum of w * (H g); the lowest sums are removed"))
+CRITERIA.add("gradient", Criterion(_grad_abs, _ident, "group sum of mean |dL/dw|"))
+CRITERIA.add("product", Criterion(_product, _ident, "group sum of |w| * mean |dL/dw|"))
 
 
 def element_scores(criterion: str, model: nn.Module, calib: Batches) -> dict[str, torch.Tensor]:
     """Element tensors of ``criterion`` for every conv/linear weight (model left in eval mode, grads cleared)."""
-    if criterion not in CRITERIA:
-        raise KeyError(f"unknown group criterion {criterion!r}; known: {', '.join(CRITERIA)}")
+    elements = CRITERIA.get(criterion).elements
     layers = prunable(discover(model))
     model.eval()
     with torch.enable_grad():
-        out = CRITERIA[criterion].elements(model, layers, calib)
+        out = elements(model, layers, calib)
     model.zero_grad(set_to_none=True)
     return {k: v.detach().float() for k, v in out.items()}
 
@@ -109,7 +109,7 @@ def unit_scores(criterion: str, dg, model: nn.Module, groups: list[ChannelGroup]
                 elements: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Per-unit score of every group: the criterion's elements summed over each unit's slices, finished."""
     names = {m: n for n, m in model.named_modules()}
-    finish = CRITERIA[criterion].finish
+    finish = CRITERIA.get(criterion).finish
     out = {}
     for g in groups:
         n_units = current_units(model, g)

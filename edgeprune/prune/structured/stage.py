@@ -117,7 +117,7 @@ def phase1(spec: ModelSpec, dense_path: Path, input_shape: list[int], calib, rd:
     write_json(path, {
         "dense_sha256": dense_sha, "schema": SCHEMA, "granularity": "structured", "calib": calib_info,
         "baselines": list(scores), "skipped": skipped,
-        "criteria": {c: CRITERIA[c].doc for c in scores},
+        "criteria": {c: CRITERIA.get(c).doc for c in scores},
         "global_targets": list(GLOBAL_TARGETS), "targets_measure": "fraction of prunable parameters (conv/linear weights) removed",
         "achieved": achieved, "normaliser": "scores divided by their group's mean |score| before the global ranking",
         "rules": RULES_TEXT, "seconds": round(time.perf_counter() - t0, 2), "dense_counts": dense_counts,
