@@ -183,12 +183,110 @@ def test_int8_sparse_tflite_weights_read_back_by_schema(int8_run):
     assert len(sparse) >= 8 and all(w.dtype == np.int8 for w in sparse.values())
     model = sparse_tflite.load_model(data)
     torch_w = [w for k, w in load_file(str(rd.candidate_weights(CID))).items() if w.ndim == 4]
+    densified = _densify_outputs(model)
     for (si, ti), w in sparse.items():
-        t = model.subgraphs[si].tensors[ti]
-        assert len(t.quantization.scale) == w.shape[0] and not np.any(t.quantization.zeroPoint)
+        t, d = model.subgraphs[si].tensors[ti], model.subgraphs[si].tensors[densified[si, ti]]
+        assert t.quantization is None  # the scales are stored once, on the DENSIFY output (the conv's filter)
+        assert len(d.quantization.scale) == w.shape[0] and not np.any(d.quantization.zeroPoint)
         # OHWI int8 kernel: its zeros include every pruned zero of one torch OIHW kernel (BN folding scales channels)
         assert any(tw.transpose(0, 2, 3, 1).shape == w.shape and np.all(w[tw.transpose(0, 2, 3, 1) == 0] == 0)
                    for tw in torch_w)
+
+
+def _densify_outputs(model) -> dict[tuple[int, int], int]:
+    """``(subgraph, sparse tensor) -> its DENSIFY op's output tensor``."""
+    dens = sparse_tflite._schema().BuiltinOperator.DENSIFY
+    return {(si, int(op.inputs[0])): int(op.outputs[0]) for si, sg in enumerate(model.subgraphs)
+            for op in sg.operators if sparse_tflite._builtin(model, op) == dens}
+
+
+def test_plan_split_only_where_no_dimension_gives_uint8_indices():
+    """A [512, 3, 3, 512] kernel is split in two 256-channel slices; [512, 1, 1, 256] (uint8 on its input
+    channels) and [256, 3, 3, 512] (uint8 on its output channels) are not."""
+    from edgeprune.export.tflite_split import plan_split, stored_bytes
+
+    rng = np.random.default_rng(0)
+
+    def pruned(shape):
+        w = rng.integers(-127, 128, shape).astype(np.int8)
+        return np.where(rng.random(shape) < 0.9, 0, w).astype(np.int8)
+
+    wide = pruned((512, 3, 3, 512))
+    assert plan_split(wide) == [(0, 256), (256, 512)]
+    assert sum(stored_bytes(wide[lo:hi]) for lo, hi in plan_split(wide)) < 0.75 * stored_bytes(wide)
+    assert plan_split(pruned((512, 1, 1, 256))) is None and plan_split(pruned((256, 3, 3, 512))) is None
+    assert plan_split(np.ones((512, 3, 3, 512), np.int8)) is None  # dense stays dense, unsplit
+
+
+@pytest.fixture(scope="module")
+def wide_conv():
+    """A net whose 90%-pruned middle conv has no dimension <= 256 ([300, 3, 3, 260] OHWI): dense fp32 and
+    int8 .tflite files (before the sparse rewrite)."""
+    import torch
+
+    from edgeprune.export.quantize import quantize_tflite_bytes
+    from edgeprune.export.tflite_format import to_tflite
+
+    torch.manual_seed(0)
+    nn = torch.nn
+    net = nn.Sequential(nn.Conv2d(3, 260, 1), nn.ReLU(), nn.Conv2d(260, 300, 3, padding=1), nn.ReLU(),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(300, 10)).eval()
+    with torch.no_grad():
+        net[2].weight.mul_(torch.rand(net[2].weight.shape, generator=torch.Generator().manual_seed(1)) >= 0.9)
+    fp32 = to_tflite(net, torch.randn(1, 3, 8, 8))
+    calib = np.random.default_rng(0).standard_normal((16, 8, 8, 3)).astype(np.float32)
+    return {"fp32": fp32, "int8": quantize_tflite_bytes(fp32, calib)}
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_wide_conv_split_gets_uint8_indices_and_runs_like_the_dense_file(wide_conv, precision, monkeypatch):
+    """The wide conv becomes two 150-channel convs + CONCATENATION whose CSR kernels have uint8 indices, read
+    back by schema to the dense kernel's slices, and LiteRT (XNNPACK and builtin kernels) computes what the
+    dense file computes (int8: bit-exact)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from edgeprune.export import tflite_split
+
+    S = sparse_tflite._schema()
+    dense = wide_conv[precision]
+    kernel = next(w for w in sparse_tflite.dense_weights(dense).values() if w.shape == (300, 3, 3, 260))
+    model = sparse_tflite.load_model(dense)
+    stats = sparse_tflite.sparsify_model(model)
+    data = sparse_tflite.pack_model(model)
+    assert stats["split_convs"] == 1
+    ops = [sparse_tflite._builtin(model, op) for op in model.subgraphs[0].operators]
+    assert ops.count(S.BuiltinOperator.CONV_2D) == 3 and S.BuiltinOperator.CONCATENATION in ops
+    sparse = sparse_tflite.read_weights(data)  # numpy reader of Tensor.sparsity
+    slices = [w for w in sparse.values() if w.shape == (150, 3, 3, 260)]
+    assert len(slices) == 2
+    assert any(np.array_equal(w, kernel[:150]) for w in slices) and any(np.array_equal(w, kernel[150:]) for w in slices)
+    for (si, ti), w in sparse.items():
+        if w.shape == (150, 3, 3, 260):
+            level = model.subgraphs[si].tensors[ti].sparsity.dimMetadata[-1]
+            assert level.arrayIndicesType == S.SparseIndexVector.Uint8Vector
+    # the split saves about a byte per kept weight against the unsplit uint16 layout
+    monkeypatch.setattr(tflite_split, "plan_split", lambda w: None)
+    unsplit = sparse_tflite.load_model(dense)
+    assert sparse_tflite.sparsify_model(unsplit)["split_convs"] == 0
+    assert len(data) < len(sparse_tflite.pack_model(unsplit)) - 0.7 * np.count_nonzero(kernel)
+
+    x = np.random.default_rng(2).standard_normal((4, 1, 8, 8, 3)).astype(np.float32)
+    for resolver in (OpResolverType.AUTO, OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES):
+        outs = []
+        for blob in (dense, data):
+            it = Interpreter(model_content=blob, experimental_op_resolver_type=resolver, num_threads=1)
+            it.allocate_tensors()
+            inp, out = it.get_input_details()[0], it.get_output_details()[0]
+            rows = []
+            for row in x:
+                it.set_tensor(inp["index"], row)
+                it.invoke()
+                rows.append(it.get_tensor(out["index"]).copy())
+            outs.append(np.concatenate(rows))
+        if precision == "int8":
+            np.testing.assert_array_equal(outs[1], outs[0])
+        else:
+            np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-5)
 
 
 def test_litert_refuses_densify_fed_int8_fully_connected(int8_run, monkeypatch):

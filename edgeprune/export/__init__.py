@@ -8,7 +8,8 @@ Public API::
 
 Modules by concern: :mod:`.formats` (registry), :mod:`.onnx_format` and
 :mod:`.tflite_format` (converters), :mod:`.sparse_onnx` and :mod:`.sparse_tflite`
-(weight encodings and their numpy readers), :mod:`.onnx_plan` and :mod:`.onnx_ram`
+(weight encodings and their numpy readers; :mod:`.tflite_split` splits wide convs for
+uint8 CSR indices, :mod:`.tflite_flat` reads and writes the flatbuffer), :mod:`.onnx_plan` and :mod:`.onnx_ram`
 (ONNX encodings chosen under ONNX Runtime's measured peak RAM, fp32 and int8),
 :mod:`.floor` (size floor), :mod:`.parity` (rules), :mod:`.prepare` (mask stripping),
 :mod:`.failures`, int8: :mod:`.calibration` (training images), :mod:`.quantize`

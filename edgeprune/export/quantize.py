@@ -23,7 +23,8 @@ a pruned weight at exactly 0, so the zeros survive quantization.
   and parity-checked, needs only ai-edge-litert (no TensorFlow), and costs no
   second litert-torch conversion (the slowest export step). Then int8
   CONV_2D/DEPTHWISE_CONV_2D weights are stored as CSR + DENSIFY
-  (:mod:`.sparse_tflite`); int8 FULLY_CONNECTED weights stay dense (LiteRT's
+  (:mod:`.sparse_tflite`; a conv with no dimension <= 256 is first split along
+  its output channels, :mod:`.tflite_split`, for uint8 indices); int8 FULLY_CONNECTED weights stay dense (LiteRT's
   XNNPACK delegate refuses a DENSIFY-fed int8 FULLY_CONNECTED).
 """
 from __future__ import annotations
@@ -113,7 +114,8 @@ TFLITE_SCHEME = {
     "why": "quantizes the exact fp32 graph that was converted and parity-checked, needs only ai-edge-litert (no "
            "TensorFlow) and no second litert-torch conversion; litert-torch's PT2E path would re-convert from "
            "PyTorch for every int8 artifact",
-    "sparse": "int8 CONV_2D/DEPTHWISE_CONV_2D weights as CSR + DENSIFY; int8 FULLY_CONNECTED weights stay dense "
+    "sparse": "int8 CONV_2D/DEPTHWISE_CONV_2D weights as CSR + DENSIFY (a CONV_2D with no dimension <= 256 split "
+              "along output channels for uint8 indices); int8 FULLY_CONNECTED weights stay dense "
               "(LiteRT's XNNPACK delegate fails to prepare a DENSIFY-fed int8 FULLY_CONNECTED)",
 }
 

@@ -23,7 +23,9 @@ from .formats import FORMATS
 #: bump when converters or encodings change what they write (invalidates caches)
 #: 2: RAM-limited ONNX encodings (ScatterElements, columns8), relative parity; ONNX delta4 encoding (int8 branch)
 #: 3: both of the above, and int8 sparse ONNX encoded under the same RAM limit
-EXPORT_SCHEMA = 3
+#: 4: TFLite convs with no dimension <= 256 split along output channels (uint8 CSR indices), sparse tensors
+#:    without their (DENSIFY output's) quantization copy
+EXPORT_SCHEMA = 4
 
 #: how to leave failed formats out, on the command the user ran ({ok}: the formats that worked)
 SKIP_HINT = "pass --formats {ok}"

@@ -14,26 +14,25 @@ form is smaller. No ``block_map``: LiteRT parses ``dense_size`` only for DENSE
 levels and derives block sizes from it, so a SPARSE_CSR block level (the way to
 get uint8 indices for a 512-wide dimension) divides by zero at load (SIGFPE,
 ai-edge-litert 2.3.0); dense blocks would store the zeros inside each block.
+A CONV_2D with no dimension of at most 256 (a ``[512, 3, 3, 512]`` kernel) is
+first split along its output channels (:mod:`.tflite_split`) so that its slices
+get uint8 indices. The sparse tensor carries no quantization: its DENSIFY output,
+the consumer's input, keeps the per-channel scales (stored once, not twice).
 :func:`densify` is an independent numpy reader of the whole format (block maps
 included, TFLite ``FormatConverter`` semantics), used to verify files.
 """
 from __future__ import annotations
 
-import copy
 from collections import Counter
 from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
 
+from .tflite_flat import _builtin, _opcode_index, _schema, load_model, pack_model  # noqa: F401 (re-exported)
+
 #: Fixed cost of a sparse tensor (sparsity table, DENSIFY op and its output tensor), bytes.
 SPARSE_OVERHEAD = 160
-
-
-def _schema():
-    from ai_edge_litert import schema_py_generated as S
-
-    return S
 
 
 def consumers() -> dict[int, tuple[int, ...]]:
@@ -175,62 +174,7 @@ def densify(shape, sparsity, values: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- model rewrite
-class _AlignedBuffer:
-    """A BufferT whose payload is written 16-byte aligned (what TFLite's converter does)."""
-
-    def __init__(self, data: np.ndarray | None):
-        self.data, self.offset, self.size = data, 0, 0
-
-    def Pack(self, builder):
-        S = _schema()
-        vec = None
-        if self.data is not None and len(self.data):
-            payload = np.ascontiguousarray(self.data).view(np.uint8).tobytes()
-            builder.StartVector(1, len(payload), 16)
-            builder.head -= len(payload)
-            builder.Bytes[builder.head:builder.head + len(payload)] = payload
-            vec = builder.EndVector()
-        S.BufferStart(builder)
-        if vec is not None:
-            S.BufferAddData(builder, vec)
-        return S.BufferEnd(builder)
-
-
-def load_model(buf: bytes):
-    """ModelT of a ``.tflite`` with out-of-flatbuffer buffers (offset/size) read inline."""
-    S = _schema()
-    model = S.ModelT.InitFromPackedBuf(buf, 0)
-    raw = np.frombuffer(buf, np.uint8)
-    for b in model.buffers:
-        if b.offset and b.offset > 1:
-            b.data, b.offset, b.size = raw[b.offset:b.offset + b.size], 0, 0
-    return model
-
-
-def pack_model(model) -> bytes:
-    import flatbuffers
-
-    model.buffers = [_AlignedBuffer(None if b.data is None else np.asarray(b.data, np.uint8)) for b in model.buffers]
-    total = sum(0 if b.data is None else len(b.data) for b in model.buffers)
-    if total >= 2**31 - 2**24:
-        raise ValueError(f"{total / 1e9:.1f} GB of weights do not fit one flatbuffer (2 GB limit)")
-    builder = flatbuffers.Builder(total + (1 << 20))
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
-
-
-def _opcode_index(model, builtin: int) -> int:
-    S = _schema()
-    for i, oc in enumerate(model.operatorCodes):
-        if max(oc.builtinCode, oc.deprecatedBuiltinCode) == builtin:
-            return i
-    model.operatorCodes.append(S.OperatorCodeT(deprecatedBuiltinCode=min(builtin, 127), builtinCode=builtin, version=1))
-    return len(model.operatorCodes) - 1
-
-
-def _builtin(model, op) -> int:
-    oc = model.operatorCodes[op.opcodeIndex]
-    return max(oc.builtinCode, oc.deprecatedBuiltinCode)
+# flatbuffer I/O lives in .tflite_flat (re-exported here)
 
 
 def weight_tensors(model) -> Iterator[tuple[int, int]]:
@@ -269,9 +213,14 @@ def _plain_values(t) -> bool:
 def sparsify_model(model) -> dict:
     """Rewrite pruned weights of a ModelT in place into TFLite sparse tensors + DENSIFY.
 
-    Returns stats ``{"dense": n, "sparse_csr": n}`` (see :func:`load_model`, :func:`pack_model`).
+    Returns stats ``{"dense": n, "sparse_csr": n, "split_convs": n}`` (convs split along output channels
+    first, :mod:`.tflite_split`, so that their slices get uint8 indices; see :func:`load_model`,
+    :func:`pack_model`).
     """
+    from .tflite_split import split_wide_convs
+
     S = _schema()
+    split = split_wide_convs(model)
     dtypes = _value_dtypes()
     stats: Counter = Counter()
     users: Counter = Counter(t.buffer for sg in model.subgraphs for t in sg.tensors)
@@ -292,7 +241,8 @@ def sparsify_model(model) -> dict:
             t.buffer = len(model.buffers) - 1
         dense_t = S.TensorT(shape=np.asarray(t.shape, np.int32), type=t.type, buffer=0,
                             name=(t.name or b"weight") + b"/densified", shapeSignature=t.shapeSignature,
-                            quantization=copy.deepcopy(t.quantization))
+                            quantization=t.quantization)
+        t.quantization = None  # only the consumer's input (the DENSIFY output) needs the scales: 12 B a channel
         sg.tensors.append(dense_t)
         dense_ti = len(sg.tensors) - 1
         for op in sg.operators:
@@ -306,7 +256,7 @@ def sparsify_model(model) -> dict:
         model.subgraphs[si].operators = ops + list(model.subgraphs[si].operators)
     if not model.buffers or model.buffers[0].data is not None and len(model.buffers[0].data):
         raise ValueError("buffer 0 is not the empty sentinel")
-    return {"dense": stats["dense"], "sparse_csr": stats["sparse_csr"]}
+    return {"dense": stats["dense"], "sparse_csr": stats["sparse_csr"], "split_convs": split}
 
 
 def read_weights(buf: bytes) -> dict[tuple[int, int], np.ndarray]:
