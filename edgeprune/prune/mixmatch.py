@@ -89,15 +89,17 @@ def plans_summary(plans: dict[str, Plan], merged: dict[str, list[str]], layers: 
     return doc
 
 
-def masks_for(model: nn.Module, plan: Plan, signal: str, calib: Batches, layers: list[Layer] | None = None,
-              signal_scores: Scores | None = None) -> dict[str, torch.Tensor]:
-    """Keep-masks meeting ``plan`` exactly (whole weights per layer), lowest ``signal`` scores removed.
+def masks_for(model: nn.Module, plan: Plan, signal: str | Scores, calib: Batches | None = None,
+              layers: list[Layer] | None = None) -> dict[str, torch.Tensor]:
+    """Keep-masks meeting ``plan`` exactly (whole weights per layer), lowest scores removed.
 
-    ``signal_scores``: precomputed scores (any criterion, e.g. random) instead of scoring ``signal`` here.
+    ``signal``: a criterion scored here on ``calib`` (``magnitude``, ``gradient``, ``product``, ...),
+    or scores already computed (layer name -> tensor, e.g. random ones).
     """
     layers = layers if layers is not None else prunable_layers(model)
-    s = signal_scores if signal_scores is not None else scores(signal, model, calib, layers)
-    return build_masks(s, plan, layers)
+    if isinstance(signal, str):
+        signal = scores(signal, model, calib or [], layers)
+    return build_masks(signal, plan, layers)
 
 
 def apply_masks(model: nn.Module, masks: dict[str, torch.Tensor]):
