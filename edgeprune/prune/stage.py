@@ -4,9 +4,11 @@ Every step's output is a file in the run directory and doubles as its cache:
 re-running the same command skips what is already there (checked against the
 dense weights' hash and the plan), so an interrupted run resumes.
 
-Dense training, Phase 1 scoring and the signals run on ``cfg.device`` here;
-Phase 3 candidates run on an executor (:mod:`.executor`: in this process, or
-Ray tasks) that returns each candidate's record and bytes, written here.
+Dense training (:mod:`.dense`), Phase 1 scoring and the signals run on
+``cfg.device`` here; the algorithm itself is :mod:`.mixmatch` (no files) and
+each stage's cache key is declared in :mod:`edgeprune.cachekey`. Phase 3
+candidates (:mod:`.candidate`) run on an executor (:mod:`.executor`: in this
+process, or Ray tasks) that returns each candidate's record and bytes, written here.
 """
 from __future__ import annotations
 
@@ -92,13 +94,13 @@ def phase1_ranges(model: torch.nn.Module, layers: list[Layer], calib, rd: RunDir
         if key.matches(doc):
             return [LayerRange.from_json(d) for d in doc["layers"]]
     t0 = time.perf_counter()
-    scores, skipped = baseline_scores(model, calib, layers,
-                                      progress=lambda it: _progress(it, desc="phase 1: MAG/SNIP/GraSP"))
+    baselines, skipped = baseline_scores(model, calib, layers,
+                                         progress=lambda it: _progress(it, desc="phase 1: MAG/SNIP/GraSP"))
     for crit, why in skipped.items():
         _log(f"phase 1: {crit} skipped ({why}); ranges come from the other baselines")
-    ranges = layer_ranges(model, calib, layers, baselines=scores)
+    ranges = layer_ranges(model, calib, layers, baselines=baselines)
     write_json(rd.ranges_json, {
-        "dense_sha256": dense_sha, "calib": calib_info, "baselines": list(scores), "skipped": skipped,
+        "dense_sha256": dense_sha, "calib": calib_info, "baselines": list(baselines), "skipped": skipped,
         "global_targets": [0.7, 0.8, 0.9], "criteria": importance.DEFINITIONS, "seconds": round(time.perf_counter() - t0, 2),
         "rules": "norm -> [0,0]; patch_embed -> [0.15,0.30]; < 10,000 params -> clamp to [0,0.10]; clamp [0,0.98]; first match wins",
         "layers": [r.to_json() for r in ranges],
