@@ -57,14 +57,14 @@ def tp_prune(dense, method: str, ratio: float, example, grads):
 
     import torch_pruning as tp
 
-    from edgeprune.prune.structured.groups import _quiet, classifier_modules
+    from edgeprune.prune.structured.groups import classifier_modules, quiet
 
     model = copy.deepcopy(dense)
     if "taylor" in method:  # Taylor reads .grad: the calibration gradient of the dense model
         for p, g in zip(model.parameters(), grads):
             p.grad = g.clone()
     imp = tp.importance.GroupTaylorImportance() if "taylor" in method else tp.importance.GroupMagnitudeImportance(p=2)
-    with _quiet():
+    with quiet():
         pruner = tp.pruner.MetaPruner(model, example, importance=imp, pruning_ratio=ratio,
                                       global_pruning="global" in method, ignored_layers=classifier_modules(model))
         pruner.step()
