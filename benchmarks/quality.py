@@ -52,29 +52,39 @@ def baseline_plan(method: str, scores: dict, layers, sparsity: float) -> dict[st
 def baseline_scores(method: str, model, layers, calib, seed: int) -> dict:
     import torch
 
-    from edgeprune.prune import importance
+    from edgeprune.prune import scores
 
     if method == "random":
         g = torch.Generator().manual_seed(seed)
         return {l.name: torch.rand(l.numel, generator=g).view(l.shape) for l in layers}
     crit = {"global-mag": "mag", "global-snip": "snip", "global-grasp": "grasp", "uniform-mag": "mag"}[method]
-    return importance.score(crit, model, layers, calib)
+    return scores(crit, model, calib, layers)
 
 
 def prune_and_tune(spec, dense_path, scores, plan, layers, data, recipe) -> dict:
     """Achieved global sparsity, one-shot and fine-tuned test accuracy of one baseline."""
     from edgeprune.models import build
-    from edgeprune.prune.masks import build_masks, global_sparsity, measured_sparsity
-    from edgeprune.train import MaskHold, accuracy, fit
+    from edgeprune.prune import apply_masks, masks_for
+    from edgeprune.prune.masks import global_sparsity, measured_sparsity
+    from edgeprune.train import accuracy, fit
 
     model = build(spec, dense_path)
-    masks = build_masks(scores, plan, layers)
-    MaskHold(model, masks)
+    masks = masks_for(model, plan, scores, layers=layers)
+    apply_masks(model, masks)
     x_te = data.normalize(data.x_test)
     one_shot = accuracy(model, x_te, data.y_test)
     fit(model, data, recipe, masks=masks)
     achieved = global_sparsity(measured_sparsity(model.state_dict(), plan), layers)
     return {"sparsity": achieved, "one_shot_test_accuracy": one_shot, "test_accuracy": accuracy(model, x_te, data.y_test)}
+
+
+def baseline_key(dense_sha: str, method: str, plan: dict, recipe, calib_size: int) -> str:
+    """Everything that changes a baseline's result (the seed is in the run directory's name)."""
+    from edgeprune.cachekey import define, stage_key
+
+    define("quality-baseline", ("dense", "method", "plan", "recipe", "calib"))  # idempotent
+    return stage_key("quality-baseline", dense=dense_sha, method=method, plan=plan, recipe=recipe.to_json(),
+                     calib=calib_size).hex
 
 
 def cached(path: Path, key: str, compute) -> dict:
@@ -99,13 +109,11 @@ def run_one(model_name: str, model_args: dict, data_spec: str, seed: int, signal
             cache: Path) -> dict:
     from edgeprune.data import load_dataset
     from edgeprune.models import ModelSpec, build
-    from edgeprune.prune import PruneConfig, run_prune
-    from edgeprune.prune.layers import discover, prunable
-    from edgeprune.prune.masks import build_masks
+    from edgeprune.prune import (PruneConfig, apply_masks, calibration, masks_for, prunable_layers, run_prune,
+                                 scores)
     from edgeprune.prune.recipes import finetune_recipe
-    from edgeprune.prune.calib import calibration as _calibration
-    from edgeprune.runio import RunDir, read_json, sha256_json
-    from edgeprune.train import MaskHold, accuracy
+    from edgeprune.runio import RunDir, read_json
+    from edgeprune.train import accuracy
 
     out = cache / run_dir_name(model_name, model_args, data_spec, seed, epochs)
     cfg = PruneConfig(model=model_name, model_args=model_args, data=data_spec, signals=signals, seed=seed,
@@ -118,18 +126,16 @@ def run_one(model_name: str, model_args: dict, data_spec: str, seed: int, signal
     data = load_dataset(data_spec)
     dense_acc = run["dense"]["test_accuracy"]
     model = build(spec, rd.dense_weights)
-    layers = prunable(discover(model))
-    calib = _calibration(data, cfg)
+    layers = prunable_layers(model)
+    calib = calibration(data, cfg)
     recipe = finetune_recipe(cfg)
 
     # one-shot accuracy of the Mix-and-Match candidates (same masks, before fine-tuning)
-    from edgeprune.prune import importance
-
-    sig_scores = {s: importance.score(s, model, layers, calib) for s in signals}
+    sig_scores = {s: scores(s, model, calib, layers) for s in signals}
     mm = []
     for c in res.candidates:
         m = build(spec, rd.dense_weights)
-        MaskHold(m, build_masks(sig_scores[c["signal"]], c["planned"], layers))
+        apply_masks(m, masks_for(m, c["planned"], sig_scores[c["signal"]], layers=layers))
         mm.append({"id": c["id"], "signal": c["signal"], "strategy": c["strategy"], "sparsity": c["global_sparsity"],
                    "val_accuracy": c["val_accuracy"], "test_accuracy": c["test_accuracy"],
                    "one_shot_test_accuracy": accuracy(m, data.normalize(data.x_test), data.y_test)})
@@ -152,8 +158,7 @@ def run_one(model_name: str, model_args: dict, data_spec: str, seed: int, signal
                "mix_and_match": {s: c for s, c in best_by_signal.items()}, "baselines": {}}
         for b in BASELINES:
             plan = baseline_plan(b, base_scores[b], layers, target)
-            key = sha256_json({"dense": run["dense"]["sha256"], "method": b, "plan": plan, "recipe": recipe.to_json(),
-                               "calib": cfg.calib_size})
+            key = baseline_key(run["dense"]["sha256"], b, plan, recipe, cfg.calib_size)
             row["baselines"][b] = cached(out / "baselines" / f"{b}-{band:.2f}.json", key, lambda: prune_and_tune(
                 spec, rd.dense_weights, base_scores[b], plan, layers, data, recipe))
         bands.append(row)

@@ -104,10 +104,9 @@ def measure_resnet50(workdir: Path, steps: int = 1) -> dict:
 
     from edgeprune.data import load_dataset
     from edgeprune.models import create_model, resolve_spec
-    from edgeprune.prune import PruneConfig, importance
+    from edgeprune.prune import PruneConfig, calibration, prunable_layers, scores
+    from edgeprune.prune.candidate import cpu_state, phase3_candidate, write_candidate
     from edgeprune.prune.executor import CandidateJob, Shared
-    from edgeprune.prune.layers import discover, prunable
-    from edgeprune.prune.stage import _calibration, _state, phase3_candidate, write_candidate
     from edgeprune.runio import RunDir
 
     torch.set_num_threads(THREADS)
@@ -121,15 +120,15 @@ def measure_resnet50(workdir: Path, steps: int = 1) -> dict:
     model = create_model(spec).eval()
     from safetensors.torch import save
 
-    dense = save(_state(model))
-    pl = prunable(discover(model))
+    dense = save(cpu_state(model))
+    pl = prunable_layers(model)
     t0 = time.perf_counter()
-    scores = importance.score("product", model, pl, _calibration(data, cfg))
+    product = scores("product", model, calibration(data, cfg), pl)
     score_s = time.perf_counter() - t0
     plan = {l.name: 0.8 for l in pl}
     job = CandidateJob("product-uniform-80", "product", "uniform", plan, [], "bench")
     t0 = time.perf_counter()
-    cand, weights = phase3_candidate(job, scores, Shared(spec, dense, data, pl, cfg), "cpu", progress=False)
+    cand, weights = phase3_candidate(job, product, Shared(spec, dense, data, pl, cfg), "cpu", progress=False)
     cand_s = time.perf_counter() - t0
     ray.init(num_cpus=1, include_dashboard=False, logging_level="WARNING")
     try:  # the path a candidate takes: a task returns the bytes, the driver fetches them (worker warmed up first)

@@ -57,14 +57,14 @@ def tp_prune(dense, method: str, ratio: float, example, grads):
 
     import torch_pruning as tp
 
-    from edgeprune.prune.structured.groups import _quiet, classifier_modules
+    from edgeprune.prune.structured.groups import classifier_modules, quiet
 
     model = copy.deepcopy(dense)
     if "taylor" in method:  # Taylor reads .grad: the calibration gradient of the dense model
         for p, g in zip(model.parameters(), grads):
             p.grad = g.clone()
     imp = tp.importance.GroupTaylorImportance() if "taylor" in method else tp.importance.GroupMagnitudeImportance(p=2)
-    with _quiet():
+    with quiet():
         pruner = tp.pruner.MetaPruner(model, example, importance=imp, pruning_ratio=ratio,
                                       global_pruning="global" in method, ignored_layers=classifier_modules(model))
         pruner.step()
@@ -97,8 +97,11 @@ def run_peers(rd, spec, data, cfg, calib, targets: dict[str, int], cache: Path):
     from edgeprune.prune.recipes import finetune_recipe
     from edgeprune.prune.structured.candidate import count
     from edgeprune.prune.structured.plan import example_input
-    from edgeprune.runio import read_json, sha256_json
+    from edgeprune.cachekey import define, stage_key
+    from edgeprune.runio import read_json
     from edgeprune.train import accuracy, fit
+
+    define("structured-peer", ("dense", "method", "target", "recipe", "calib", "v"))  # idempotent
 
     dense_sha = read_json(rd.run_json)["dense"]["sha256"]
     dense = build(spec, rd.dense_weights)
@@ -113,8 +116,8 @@ def run_peers(rd, spec, data, cfg, calib, targets: dict[str, int], cache: Path):
     for band, target in targets.items():
         for method in PEERS:
             pid = f"{method}-{band}"
-            key = sha256_json({"dense": dense_sha, "method": method, "target": target, "recipe": recipe.to_json(),
-                               "calib": cfg.calib_size, "v": 1})
+            key = stage_key("structured-peer", dense=dense_sha, method=method, target=target, recipe=recipe.to_json(),
+                            calib=cfg.calib_size, v=1).hex
 
             def compute():
                 ratio, n, model = match_params(dense, method, target, example, grads)
@@ -144,10 +147,10 @@ def _peer_path(cache: Path, pid: str) -> Path:
 
 
 def _save(model, path: Path) -> None:
-    from edgeprune.prune.stage import _save_weights
+    from edgeprune.prune.candidate import save_weights
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    _save_weights(model, path)
+    save_weights(model, path)
 
 
 # ---------------------------------------------------------------- export + latency
@@ -213,7 +216,7 @@ def run_seed(seed: int, strategies: list[str] | None, epochs: int, steps: int, r
     from edgeprune.data import load_dataset
     from edgeprune.models import ModelSpec
     from edgeprune.prune import PruneConfig, run_prune
-    from edgeprune.prune.calib import calibration as _calibration
+    from edgeprune.prune import calibration
     from edgeprune.runio import RunDir, read_json
 
     root = cache / f"seed{seed}"
@@ -235,7 +238,7 @@ def run_seed(seed: int, strategies: list[str] | None, epochs: int, steps: int, r
     cfg = PruneConfig(**base)
     struct = {c["strategy"]: c for c in oneshot.candidates if c["granularity"] == "structured"}
     targets = {b: struct[b]["prunable_params"]["pruned"] for b in BANDS if b in struct}
-    peers, load_peer = run_peers(rd, spec, data, cfg, _calibration(data, cfg), targets, root)
+    peers, load_peer = run_peers(rd, spec, data, cfg, calibration(data, cfg), targets, root)
     # iterative candidates live in another run dir: export them from there, time them against oneshot's dense
     unstructured = max((c for c in oneshot.candidates if c["granularity"] == "unstructured"),
                        key=lambda c: c["global_sparsity"])

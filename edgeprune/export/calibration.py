@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cachekey import stage_key
 from ..errors import EdgepruneError
-from ..runio import RunDir, atomic_path, sha256_file, sha256_json
+from ..runio import RunDir, atomic_path, sha256_file
 
 N_CALIB = 64  # images per calibration; the quantizers' cost grows with it (see docs/run-directory.md)
 CALIB_FILE = "data/calib.npz"
@@ -42,8 +43,8 @@ def calib_path(rd: RunDir) -> Path:
 
 def _key(run_info: dict, n: int) -> str:
     cfg = run_info.get("config", {})
-    return sha256_json({"data": cfg.get("data"), "input_size": cfg.get("input_size"), "seed": run_info.get("seed", 0),
-                        "n": n, "data_info": run_info.get("data")})
+    return stage_key("int8-calibration", data=cfg.get("data"), input_size=cfg.get("input_size"),
+                     seed=run_info.get("seed", 0), n=n, data_info=run_info.get("data")).hex
 
 
 def _record(rd: RunDir, x: np.ndarray, idx: np.ndarray, run_info: dict) -> dict:

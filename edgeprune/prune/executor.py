@@ -1,7 +1,7 @@
 """Phase 3 executors: where candidates are computed (``--executor local|ray``).
 
 Both executors call the same pure function,
-:func:`edgeprune.prune.stage.phase3_candidate` ``(job, scores, shared, device)
+:func:`edgeprune.prune.candidate.phase3_candidate` ``(job, scores, shared, device)
 -> (record, safetensors bytes)``, and hand each result back to the driver
 (:func:`~edgeprune.prune.stage.run_prune`), which alone writes
 ``RUN/candidates/<id>/`` atomically. So resume, kill -9 safety and cache keys
@@ -74,9 +74,9 @@ class Executor(Protocol):
 
 
 def compute(job: CandidateJob, scores: dict, shared: Shared, device: str, progress: bool = False) -> Result:
-    """The one function both executors run (imports the stage lazily: Ray pickles this by reference)."""
+    """The one function both executors run (imports the candidate module lazily: Ray pickles this by reference)."""
     from ..device import resolve_device
-    from .stage import phase3_candidate
+    from .candidate import phase3_candidate
 
     return phase3_candidate(job, scores, shared, resolve_device(device), progress=progress)
 

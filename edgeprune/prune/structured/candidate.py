@@ -86,10 +86,10 @@ def prune_and_finetune(spec: ModelSpec, dense_path: Path, groups: list[ChannelGr
 
 def write_candidate(rd: RunDir, cand: dict, model: nn.Module, plan: ChannelPlan, probe_x: np.ndarray) -> dict:
     """Weights + channel plan + record, atomically; the rebuild from plan and weights is checked first."""
-    from ..stage import _save_weights
+    from ..candidate import save_weights
 
     with atomic_dir(rd.candidate_dir(cand["id"])) as tmp:
-        cand["sha256"] = _save_weights(model, tmp / "model.safetensors")
+        cand["sha256"] = save_weights(model, tmp / "model.safetensors")
         write_json(tmp / "structure.json", plan.to_json())
         cand["structure_sha256"] = sha256_file(tmp / "structure.json")
         rebuilt = rebuild(tmp / "structure.json", tmp / "model.safetensors")

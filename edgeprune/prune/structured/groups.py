@@ -75,7 +75,8 @@ def classifier_modules(model: nn.Module) -> list[nn.Module]:
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def quiet() -> Iterator[None]:
+    """Silence Torch-Pruning's warnings (expected on timm models) inside the block."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "unwrapped parameters detected" (pos_embed, cls_token: last dim is right)
         yield
@@ -86,7 +87,7 @@ def build_graph(model: nn.Module, example: torch.Tensor, model_name: str):
     import torch_pruning as tp
 
     try:
-        with _quiet(), torch.enable_grad():
+        with quiet(), torch.enable_grad():
             return tp.DependencyGraph().build_dependency(model, example_inputs=example, verbose=False)
     except Exception as e:  # any tracing failure: this family is not supported structurally
         raise StructuredUnsupported(model_name, None, f"Torch-Pruning cannot trace it ({_first_line(e)})") from e
@@ -105,7 +106,7 @@ def discover_groups(model: nn.Module, dg) -> list[ChannelGroup]:
     roles = {l.module: l.role for l in discover(model) if l.prunable}
     attn_by_qkv = {m.qkv: (n, m) for n, m in attention_modules(model).items()}
     out: list[ChannelGroup] = []
-    with _quiet():
+    with quiet():
         all_groups = list(dg.get_all_groups(ignored_layers=classifier_modules(model), root_module_types=ROOT_TYPES))
     for g in all_groups:
         outs, ins = [], []
@@ -145,7 +146,7 @@ def full_group(dg, model: nn.Module, g: ChannelGroup):
     """Torch-Pruning group of every current channel of ``g`` (for scoring)."""
     module = dict(model.named_modules())[g.root]
     n = current_units(model, g) * g.width
-    with _quiet():
+    with quiet():
         return dg.get_pruning_group(module, _pruning_fn(dg, module, g.root_dim), list(range(n)))
 
 
@@ -163,7 +164,7 @@ def remove_units(dg, model: nn.Module, g: ChannelGroup, units: list[int]) -> Non
         return
     named = dict(model.named_modules())
     module = named[g.root]
-    with _quiet():
+    with quiet():
         group = dg.get_pruning_group(module, _pruning_fn(dg, module, g.root_dim), g.channels(sorted(units)))
         if not dg.check_pruning_group(group):
             raise StructuredUnsupported(type(model).__name__, g.name, "the group would lose every channel")

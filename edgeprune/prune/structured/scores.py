@@ -23,7 +23,7 @@ from torch import nn
 from ...registry import Registry
 from .. import importance
 from ..layers import discover, prunable
-from .groups import ROOT_TYPES, ChannelGroup, _quiet, current_units, full_group
+from .groups import ROOT_TYPES, ChannelGroup, current_units, full_group, quiet
 
 Batches = importance.Batches
 Elements = Callable[[nn.Module, list, Batches], dict[str, torch.Tensor]]
@@ -114,7 +114,7 @@ def unit_scores(criterion: str, dg, model: nn.Module, groups: list[ChannelGroup]
     for g in groups:
         n_units = current_units(model, g)
         acc = torch.zeros(n_units * g.width, dtype=torch.float64)
-        with _quiet():
+        with quiet():
             group = full_group(dg, model, g)
         for item in group:
             dep, idxs, root_idxs = item.dep, item.idxs, item.root_idxs

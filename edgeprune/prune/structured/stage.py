@@ -19,9 +19,10 @@ from typing import Iterator
 
 import torch
 
+from ...cachekey import stage_key
 from ...data import Dataset
 from ...models import ModelSpec, build, create_model
-from ...runio import RunDir, read_json, sha256_file, sha256_json, write_json
+from ...runio import RunDir, read_json, sha256_file, write_json
 from ..calib import calib_key
 from ..config import GLOBAL_TARGETS, PruneConfig
 from ..ranges import LayerRange
@@ -77,7 +78,8 @@ def phase1(spec: ModelSpec, dense_path: Path, input_shape: list[int], calib, rd:
     path = rd.ranges_structured_json
     if path.exists():
         doc = read_json(path)
-        if doc.get("dense_sha256") == dense_sha and doc.get("schema") == SCHEMA and doc.get("calib", calib_info) == calib_info:
+        key = stage_key("structured-ranges", dense_sha256=dense_sha, schema=SCHEMA, calib=calib_info)
+        if key.matches(doc, absent_ok=("calib",)):  # files older than the calibration field match any
             if "unsupported" in doc:
                 u = doc["unsupported"]
                 raise StructuredUnsupported(u["model"], u.get("layer"), u["reason"])
@@ -160,9 +162,10 @@ def _done(rd: RunDir, cid: str, key: str) -> dict | None:
 
 
 def candidate_key(dense_sha: str, kept: dict, signal: str, cfg: PruneConfig, schedule: Schedule) -> str:
-    return sha256_json({"dense": dense_sha, "granularity": "structured", "schema": SCHEMA, "kept": kept,
-                        "signal": signal, "recipe": finetune_recipe(cfg).to_json(), "calib": calib_key(cfg),
-                        "schedule": schedule.to_json()})
+    """Dense weights, channels kept, signal, fine-tune recipe (seed included), calibration and schedule."""
+    return stage_key("structured-candidate", dense=dense_sha, granularity="structured", schema=SCHEMA, kept=kept,
+                     signal=signal, recipe=finetune_recipe(cfg).to_json(), calib=calib_key(cfg),
+                     schedule=schedule.to_json()).hex
 
 
 def phase3(p1: Phase1, plans: dict, merged: dict, spec: ModelSpec, dense_path: Path, dense_sha: str, data: Dataset,
