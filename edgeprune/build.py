@@ -92,15 +92,14 @@ def build_formats(profile, asked: list[str] | None) -> tuple[list[str], dict[str
 
 
 def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None, tolerances: dict | None = None,
-              formats: list[str] | None = None, precision: str = "both", all_candidates: bool = False) -> Path:
+              formats: list[str] | None = None, precision: str = "both", screen: bool = False) -> Path:
     """Run every stage for ``target``; return the ship bundle directory.
 
     ``formats``: what to export and bench (default: the formats the target runs);
     ``precision``: ``fp32``, ``int8`` or ``both`` (default) artifacts of those formats
     are exported, benched and compete; ``tolerances``: the selection's tie rule
-    (see :func:`edgeprune.select.select`). Unstructured candidates dominated
-    before export are screened out (:mod:`edgeprune.select.screen`) unless
-    ``all_candidates``.
+    (see :func:`edgeprune.select.select`). ``screen``: leave out unstructured
+    candidates dominated before export (:mod:`edgeprune.select.screen`).
     """
     from .bench import bench_is_current, bench_run
     from .export import export_run
@@ -121,7 +120,7 @@ def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None, to
     log: list[dict] = []
     t0 = time.perf_counter()
     failed = False
-    screened: list[dict] | None = None  # None: every candidate exported (--all-candidates)
+    screened: list[dict] | None = None  # None: every candidate exported (no --screen)
     try:
         with _stage("prune", log):
             run_prune(cfg, out)
@@ -129,13 +128,13 @@ def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None, to
             for f, why in skipped.items():
                 print(f"export: skipping {f}: {why}", file=sys.stderr, flush=True)
             wanted = None
-            if not all_candidates:
-                screen = screen_run(out)
-                screened = [{"candidate": s.candidate, "dominated_by": s.dominated_by} for s in screen.screened]
-                for s in screen.screened:
+            if screen:
+                res = screen_run(out)
+                screened = [{"candidate": s.candidate, "dominated_by": s.dominated_by} for s in res.screened]
+                for s in res.screened:
                     print(f"export: skipping {s.candidate} (dominated before export by {s.dominated_by}: {s.reason}; "
-                          "--all-candidates keeps it)", file=sys.stderr, flush=True)
-                wanted = [*screen.kept, DENSE_ID]
+                          "without --screen it is kept)", file=sys.stderr, flush=True)
+                wanted = [*res.kept, DENSE_ID]
             export_run(out, formats=fmts, precisions=precisions, skip_hint=EXPORT_SKIP_HINT, candidates=wanted)
         with _stage("bench", log):
             if bench_is_current(out, target, formats=fmts, candidates=wanted):
@@ -181,7 +180,7 @@ def _summary(rd: RunDir, target: str, bundle: Path, log: list[dict], fmts: list[
     lines.append(f"  formats {', '.join(fmts)}" + "".join(f"; skipped {f}: {why}" for f, why in skipped.items()))
     if screened:
         lines.append(f"  screened {len(screened)} unstructured candidate(s) dominated before export (not exported or "
-                     f"benched; RUN/screen.json says why; --all-candidates keeps them): "
+                     f"benched; RUN/screen.json says why): "
                      + ", ".join(f"{s['candidate']} (by {s['dominated_by']})" for s in screened))
     if choice:
         prov = choice.get("provenance", {})

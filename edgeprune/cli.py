@@ -305,17 +305,18 @@ def keygen(out):
               "runs; e.g. jetson-nano: onnx).")
 @click.option("--precision", type=click.Choice(["fp32", "int8", "both"]), default="both", show_default=True,
               help="Export fp32 and/or int8 artifacts of those formats; every one is benched and competes in select.")
-@click.option("--all-candidates", is_flag=True, help="Export and bench every candidate, also the unstructured ones "
-              "dominated before export (default: screened out, listed in RUN/screen.json and selection.json).")
+@click.option("--screen", is_flag=True, help="Leave out unstructured candidates dominated before export (sparser "
+              "ones at no lower accuracy): faster, but peak RAM and int8 file size do not always follow sparsity "
+              "(benchmarks/screen.json); listed in RUN/screen.json and selection.json.")
 @_user_errors
-def build(target, out, max_size_mb, max_ram_mb, max_latency_ms, min_accuracy, formats, precision, all_candidates, **kw):
+def build(target, out, max_size_mb, max_ram_mb, max_latency_ms, min_accuracy, formats, precision, screen, **kw):
     """prune -> export -> bench -> select -> ship in one resumable command."""
     from .build import run_build
 
     tolerances = _tolerances(kw)
     run_build(_prune_config(**kw), out, target, budgets=dict(max_size_mb=max_size_mb, max_ram_mb=max_ram_mb,
               max_latency_ms=max_latency_ms, min_accuracy=min_accuracy), tolerances=tolerances,
-              formats=_csv(formats), precision=precision, all_candidates=all_candidates)
+              formats=_csv(formats), precision=precision, screen=screen)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,7 +27,7 @@ def test_in_memory_phases_equal_the_stage_files(run):
 
     cfg, res, rd = run
     model = build(ModelSpec.from_json(read_json(rd.run_json)["model"]), rd.dense_weights)
-    calib = calibration(load_dataset(cfg.data, seed=cfg.seed), cfg)
+    calib = calibration(load_dataset(cfg.data), cfg)
     ranges = layer_ranges(model, calib)
     assert [r.to_json() for r in ranges] == read_json(rd.ranges_json)["layers"]
     plans, merged = strategy_plans(ranges, cfg.strategies)

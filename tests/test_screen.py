@@ -27,7 +27,7 @@ def test_the_most_accurate_dominating_candidate_is_named():
 
 def test_structured_candidates_and_equal_sparsity_are_never_screened():
     res = screen_candidates([cand("s-50", 0.5, 0.90, "structured"), cand("u-90", 0.9, 0.99),
-                             cand("twin-a", 0.9, 0.99), cand("s-95", 0.95, 0.99, "structured")])
+                             cand("twin-a", 0.9001, 0.99), cand("s-95", 0.95, 0.99, "structured")])
     assert res.screened == []  # another network (structured) or the same sparsity: nothing to conclude
     # a structured candidate never screens an unstructured one either
     res = screen_candidates([cand("s-95", 0.95, 0.999, "structured"), cand("u-50", 0.5, 0.9)])
@@ -58,7 +58,7 @@ def test_selection_names_screened_candidates(fake_run_copy, monkeypatch):
     assert doc["choice"]["key"] == "magnitude-fake-90.onnx"
     (s,) = doc["screened"]["candidates"]
     assert (s["candidate"], s["dominated_by"]) == ("magnitude-fake-50", "magnitude-fake-90")
-    # once the screened candidate is benched after all (--all-candidates), it is a row, not a note
+    # once the screened candidate is benched after all (a build without --screen), it is a row, not a note
     write_json(rd.bench_json("test-pi"), {"target": "test-pi", "mode": "host-estimate", "rows": [
         *read_json(rd.bench_json("test-pi"))["rows"], bench_row("magnitude-fake-50", "onnx", 0.99, 3_000_000, 40.0, 95)]})
     assert "screened" not in sel_mod.select(fake_run_copy, "test-pi")
@@ -75,7 +75,7 @@ from edgeprune.build import run_build
 from edgeprune.prune import PruneConfig
 cfg = PruneConfig(model="test_resnet", data="digits", dense_epochs=1, finetune_epochs=0, calib_size=32,
                   strategies=["conservative", "aggressive"])
-run_build(cfg, sys.argv[1], "raspberry-pi-4", precision="fp32", formats=["onnx"], all_candidates=sys.argv[2] == "all")
+run_build(cfg, sys.argv[1], "raspberry-pi-4", precision="fp32", formats=["onnx"], screen=sys.argv[2] == "screen")
 """
     out = tmp_path / "run"
     proc = subprocess.run([sys.executable, "-c", script, str(out), "screen"], capture_output=True, text=True, timeout=900)
