@@ -157,10 +157,11 @@ def _save(model, path: Path) -> None:
 def export_all(rd, spec, ids: list[str], peers: dict, load_peer, cache: Path) -> dict[str, dict]:
     """ONNX + TFLite of run candidates (through the export stage) and of the peers (same converters)."""
     from edgeprune.export import export_run
-    from edgeprune.export.pipeline import ParityInputs, Source, export_source, _run_inputs
+    from edgeprune.export.pipeline import export_source
+    from edgeprune.export.sources import ParityInputs, Source, run_inputs
 
-    records = export_run(rd.root, formats=list(FORMATS), candidates=ids)
-    inputs: ParityInputs = _run_inputs(rd)
+    records = export_run(rd.root, formats=list(FORMATS), candidates=ids, precisions="fp32")
+    inputs: ParityInputs = run_inputs(rd)
     shape = [1, *inputs.x.shape[1:]]
     for pid in peers:
         path = _peer_path(cache, pid)
@@ -247,7 +248,8 @@ def run_seed(seed: int, strategies: list[str] | None, epochs: int, steps: int, r
     from edgeprune.export import export_run
 
     it_rd = RunDir(it_dir)
-    it_records = export_run(it_dir, formats=list(FORMATS), candidates=[c["id"] for c in iterative.candidates])
+    it_records = export_run(it_dir, formats=list(FORMATS), candidates=[c["id"] for c in iterative.candidates],
+                            precisions="fp32")
     timing = measure_all(rd, records, root, rounds)
     for cid, rec in it_records.items():
         for fmt in FORMATS:
