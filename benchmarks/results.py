@@ -158,12 +158,29 @@ def structured(d: dict, title: str) -> str:
             f"{d['seconds']:.0f} s):\n\n{render(d)}")
 
 
+def screen(d: dict) -> str:
+    out = [f"Screen before export, checked against a bench of every artifact ({_stamp(d)}; run {d['run']}, "
+           f"target {d['target']}): {len(d['screened'])} of {d['candidates']} candidates would be screened; "
+           f"measured dominance held for {d['dominance_held']} of {d['artifacts_checked']} screened artifacts; "
+           f"the full bench chose {d['choice_of_the_full_bench']} "
+           f"({'a screened candidate' if d['choice_was_screened'] else 'not a screened candidate'}).", "",
+           "| screened | dominated by | held | accuracy | size MB | latency ms | peak RAM MB |", "|---|---|---|---|---|---|---|"]
+    for c in d["checks"]:
+        f = c.get("figures") or {}
+        cell = {k: " / ".join(f"{v:.4g}" for v in f[k]) if k in f else "-" for k in
+                ("accuracy", "size_mb", "latency_ms", "peak_ram_mb")}
+        out.append(f"| {c['screened']} | {c['dominator']} | {'yes' if c['held'] else 'no'} | {cell['accuracy']} | "
+                   f"{cell['size_mb']} | {cell['latency_ms']} | {cell['peak_ram_mb']} |")
+    out += ["", "Figures: dominator / screened."]
+    return "\n".join(out)
+
+
 def main() -> int:
     parts = []
-    for name, render in (("size", size), ("pipeline", pipeline), ("pipeline-jetson-nano", pipeline), ("repeat", repeat), ("contention", contention),
+    for name, render in (("size", size), ("size-tflite-split", size), ("pipeline", pipeline), ("pipeline-jetson-nano", pipeline), ("repeat", repeat), ("contention", contention),
                          ("latency", lambda d: with_markdown(d, "Latency")), ("int8", int8),
                          ("quality-quick", lambda d: quality(d, "Quality, --quick")),
-                         ("quality", lambda d: quality(d, "Quality")), ("scale", scale),
+                         ("quality", lambda d: quality(d, "Quality")), ("scale", scale), ("screen", screen),
                          ("structured-quick", lambda d: structured(d, "Structured, --quick")),
                          ("structured", lambda d: structured(d, "Structured"))):
         d = _load(name)

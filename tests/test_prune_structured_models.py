@@ -29,7 +29,7 @@ def test_family_pruned_structurally_and_exported(tmp_path, model, args, unit):
     (c,) = res.candidates
     assert c["id"] == "structured-product-aggressive" and c["params"]["pruned"] < 0.5 * c["params"]["dense"]
     assert any(ch["unit"] == unit and ch["resulting"] < ch["size"] for ch in c["channels"].values())
-    records = export_run(out, candidates=[c["id"], "dense"])
+    records = export_run(out, candidates=[c["id"], "dense"], precisions="fp32")
     rd = RunDir(out)
     rec = records[c["id"]]
     assert rec["source"]["structure"] == f"candidates/{c['id']}/structure.json"
