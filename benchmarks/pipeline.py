@@ -35,9 +35,7 @@ def _artifact_counts(rd, target: str) -> dict:
     bench = read_json(rd.bench_json(load_target(target).name))
     rows = bench.get("rows", [])
     files = [p for p in rd.artifacts_dir.iterdir() if p.suffix in (".onnx", ".tflite")]
-    return {"exported": len(files), "bench_rows": len(rows),
-            "benched": sum(1 for r in rows if not r.get("screened")),
-            "screened": sum(1 for r in rows if r.get("screened"))}
+    return {"exported": len(files), "bench_rows": len(rows), "benched": len(rows)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         "training_seconds": {"dense": dense_train_s, "fine_tune": round(finetune_s, 1)},
         "share_outside_fine_tuning": round(1 - (finetune_s + dense_train_s) / total, 3) if total else None,
         "share_export_bench_select_ship": round(after_prune / total, 3) if total else None,
-        "candidates": len(cands), "granularity": by_grain,
+        "candidates": len(cands), "granularity": by_grain, "resumed": args.resume,
         "formats": build.get("formats"), "precisions": build.get("precisions"),
         "skipped_formats": build.get("skipped_formats"), "artifacts": _artifact_counts(rd, args.target),
     }

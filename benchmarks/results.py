@@ -52,8 +52,8 @@ def pipeline(d: dict) -> str:
     if d.get("formats"):
         a = d.get("artifacts") or {}
         extra = (f" Formats {', '.join(d['formats'])}, precisions {', '.join(d.get('precisions') or ['fp32'])}; "
-                 f"{a.get('exported', '?')} artifacts exported, {a.get('benched', '?')} benched, "
-                 f"{a.get('screened', 0)} screened out before bench as dominated.")
+                 f"{a.get('exported', '?')} artifact files in the run, {a.get('benched', '?')} bench rows for this "
+                 f"target (rejected int8 artifacts have a row with their reason).")
     grains = "; ".join(f"{g}: {v['candidates']} candidates, fine-tuning {v['fine_tune_seconds']:.0f} s"
                        + (f", phase 1 {v['phase1_seconds']:.0f} s" if v.get("phase1_seconds") is not None else "")
                        for g, v in (d.get("granularity") or {}).items())
@@ -63,9 +63,14 @@ def pipeline(d: dict) -> str:
     out += [f"| {s['stage']} | {s['seconds']:.1f} | {s['peak_rss_mb']:.0f} |" for s in d["stages"]]
     out.append(f"| **total** | **{d['build_seconds']:.1f}** | |")
     t = d["training_seconds"]
-    out += ["", f"Dense training {t['dense']:.0f} s, fine-tuning {t['fine_tune']:.0f} s ({d['candidates']} candidates). "
-            f"Share of wall time outside training: {d['share_outside_fine_tuning']:.0%}; "
-            f"export + bench + select + ship: {d['share_export_bench_select_ship']:.0%}."]
+    if d.get("resumed") or "--resume" in str(d.get("command")):
+        out += ["", f"A resumed build on an existing run directory (prune and the shared exports were cached there): "
+                    f"the stages above are what this target added. Its {d['candidates']} candidates' training "
+                    f"({t['dense']:.0f} s dense, {t['fine_tune']:.0f} s fine-tuning) happened in the earlier build."]
+    else:
+        out += ["", f"Dense training {t['dense']:.0f} s, fine-tuning {t['fine_tune']:.0f} s ({d['candidates']} candidates). "
+                f"Share of wall time outside training: {d['share_outside_fine_tuning']:.0%}; "
+                f"export + bench + select + ship: {d['share_export_bench_select_ship']:.0%}."]
     return "\n".join(out)
 
 
