@@ -1,9 +1,10 @@
-"""Plain-file storage: atomic writes, JSON, hashes and the run-directory layout.
+"""Plain-file storage: atomic writes, JSON, hashes; re-exports the run-directory layout.
 
 The run directory is the database. Every stage reads and writes the files
-named by :class:`RunDir`; nothing else is shared between stages. All writes go
-to a temporary sibling first and are renamed into place, so a killed process
-never leaves a half-written file under a final name. Torch-free on purpose.
+named by :class:`RunDir` (edgeprune.rundir, re-exported here); nothing else is
+shared between stages. All writes go to a temporary sibling first and are
+renamed into place, so a killed process never leaves a half-written file under
+a final name. Torch-free on purpose.
 """
 from __future__ import annotations
 
@@ -14,11 +15,15 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import EdgepruneError, write_error
+from .rundir import RunDir
+
+__all__ = ["JSON_INDENT", "TEMP_MARK", "RunDir", "atomic_dir", "atomic_path", "atomic_write_bytes", "atomic_write_text",
+           "clean_stale_temps", "gzip_size", "make_dir", "read_json", "read_json_object", "sha256_bytes", "sha256_file",
+           "sha256_json", "temp_glob", "write_json"]  # RunDir lives in rundir.py; stages import it from here
 
 JSON_INDENT = 2
 
@@ -222,101 +227,3 @@ def read_json_object(path: str | os.PathLike, fix: str) -> dict:
     if not isinstance(doc, dict):
         raise EdgepruneError(f"{p} holds a JSON {type(doc).__name__}, not an object.", fix)
     return doc
-
-
-@dataclass(frozen=True)
-class RunDir:
-    """Stable names inside a run directory (see docs/run-directory.md)."""
-
-    root: Path
-
-    def __init__(self, root: str | os.PathLike):
-        object.__setattr__(self, "root", Path(root))
-
-    # prune stage
-    @property
-    def run_json(self) -> Path:
-        return self.root / "run.json"
-
-    @property
-    def dense_dir(self) -> Path:
-        return self.root / "dense"
-
-    @property
-    def dense_weights(self) -> Path:
-        return self.dense_dir / "model.safetensors"
-
-    @property
-    def dense_json(self) -> Path:
-        return self.dense_dir / "dense.json"
-
-    @property
-    def test_npz(self) -> Path:
-        return self.root / "data" / "test.npz"
-
-    @property
-    def ranges_json(self) -> Path:
-        return self.root / "ranges.json"
-
-    @property
-    def strategies_json(self) -> Path:
-        return self.root / "strategies.json"
-
-    @property
-    def ranges_structured_json(self) -> Path:
-        return self.root / "ranges-structured.json"
-
-    @property
-    def strategies_structured_json(self) -> Path:
-        return self.root / "strategies-structured.json"
-
-    @property
-    def candidates_dir(self) -> Path:
-        return self.root / "candidates"
-
-    def candidate_dir(self, cid: str) -> Path:
-        return self.candidates_dir / cid
-
-    def candidate_json(self, cid: str) -> Path:
-        return self.candidate_dir(cid) / "candidate.json"
-
-    def candidate_weights(self, cid: str) -> Path:
-        return self.candidate_dir(cid) / "model.safetensors"
-
-    def candidate_structure(self, cid: str) -> Path:
-        """Channel plan of a structured candidate (absent for unstructured ones)."""
-        return self.candidate_dir(cid) / "structure.json"
-
-    def candidate_ids(self) -> list[str]:
-        """Finished candidates (those whose candidate.json exists), sorted."""
-        if not self.candidates_dir.exists():
-            return []
-        return sorted(p.parent.name for p in self.candidates_dir.glob("*/candidate.json")
-                      if not p.parent.name.startswith("."))  # not a temp folder of a killed prune
-
-    # export stage
-    @property
-    def artifacts_dir(self) -> Path:
-        return self.root / "artifacts"
-
-    def artifact(self, cid: str, fmt: str) -> Path:
-        return self.artifacts_dir / f"{cid}.{fmt}"
-
-    def artifact_json(self, cid: str) -> Path:
-        return self.artifacts_dir / f"{cid}.json"
-
-    # bench / select / ship
-    def bench_json(self, target: str) -> Path:
-        return self.root / "bench" / f"{target}.json"
-
-    @property
-    def selection_json(self) -> Path:
-        return self.root / "selection.json"
-
-    @property
-    def selection_failed_json(self) -> Path:
-        """The last select that found nothing feasible (selection.json keeps the last good one)."""
-        return self.root / "selection.failed.json"
-
-    def ship_dir(self, target: str) -> Path:
-        return self.root / "ship" / target

@@ -296,7 +296,7 @@ def test_selection_rows_and_report_mark_granularity(tmp_path):
 
     from edgeprune.runio import write_json
     from edgeprune.select import _granularity
-    from edgeprune.ship.report import pareto_png
+    from edgeprune.ship.pareto import pareto_png
 
     rd = RunDir(tmp_path)
     write_json(rd.candidate_json("structured-product-balanced"), {"granularity": "structured"})

@@ -21,7 +21,8 @@ import edgeprune.select as sel_mod
 from edgeprune.runio import RunDir, read_json
 from edgeprune.ship import ship
 from edgeprune.ship.labels import MARKER_PX, label_boxes
-from edgeprune.ship.report import PANELS, pareto_figure, render_report
+from edgeprune.ship.pareto import PANELS, pareto_figure
+from edgeprune.ship.report import render_report
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_ship import TARGET, export_artifacts, write_bench  # noqa: E402

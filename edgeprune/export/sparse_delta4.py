@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .sparse_onnx import INT32, Encoded, _Builder
+from .sparse_graph import INT32, DecodeBuilder, Encoded
+
 NIBBLE_ESCAPE = 15  # positions an escape nibble (0) advances
 
 
@@ -48,7 +49,7 @@ def encode_delta4(w: np.ndarray, name: str) -> Encoded | None:
     packed[:n] = nib
     packed = (packed[0::2] << 4 | packed[1::2])[:, None]  # [m, 1], first nibble in the high half
     m2 = 2 * len(packed)
-    b = _Builder(name, w.dtype)
+    b = DecodeBuilder(name, w.dtype)
     shifted = b.node("BitShift", [b.const("nibbles", packed), b.const("shifts", np.array([4, 0], np.uint8))],
                      direction="RIGHT", nbytes=m2)
     halves = b.node("BitwiseAnd", [shifted, b.const("low4", np.array([15], np.uint8))], nbytes=m2)

@@ -36,81 +36,19 @@ Run this after graph simplification, or the simplifier folds it back.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
 from ..registry import Registry
+from .sparse_delta4 import encode_delta4
+from .sparse_graph import INT32, DecodeBuilder, Encoded
 
 METADATA_KEY = "edgeprune.sparse_encoding"
 FLOAT_TYPES = ("float16", "float32", "float64")
 #: integer weights (QDQ int8) are encoded when they are matrices or kernels (rank >= 2);
 #: scales, zero points and int32 biases stay plain initializers for the QDQ fusions
 INT_WEIGHT_TYPES = ("int8",)
-INT32 = 6  # onnx.TensorProto.INT32
-
-
-@dataclass
-class Encoded:
-    """Nodes + initializers that compute one tensor (named like the initializer they replace).
-
-    ``shared``: zero tensors it scatters into, by name -> (node, initializers,
-    bytes); one per shape serves every tensor that needs it (ORT would merge
-    duplicates anyway), so they are emitted once and costed once.
-    """
-
-    nodes: list = field(default_factory=list)
-    initializers: list = field(default_factory=list)
-    held: int = 0  # bytes held while ORT folds the decode: constants + intermediate outputs (not ``shared``)
-    shared: dict = field(default_factory=dict)
-
-    @property
-    def nbytes(self) -> int:
-        parts = self.nodes + self.initializers + [p for node, inits, _ in self.shared.values() for p in [node, *inits]]
-        return sum(p.ByteSize() for p in parts)
-
-    def graph_parts(self) -> tuple[list, list]:
-        """(nodes, initializers) of a standalone decode, shared zero tensors included."""
-        shared = list(self.shared.values())
-        return [n for n, _, _ in shared] + self.nodes, [i for _, inits, _ in shared for i in inits] + self.initializers
-
-
-class _Builder:
-    """Collects private constants and nodes for one tensor, with unique names and their held bytes."""
-
-    def __init__(self, name: str, dtype=np.float32):
-        self.name, self.dtype, self.enc, self._n = name, np.dtype(dtype), Encoded(), 0
-
-    def const(self, tag: str, value: np.ndarray) -> str:
-        from onnx import numpy_helper
-
-        value = np.asarray(value)
-        cname = f"{self.name}::{tag}"
-        self.enc.initializers.append(numpy_helper.from_array(value, cname))
-        self.enc.held += value.nbytes
-        return cname
-
-    def node(self, op: str, inputs: list[str], output: str | None = None, nbytes: int = 0, **attrs) -> str:
-        """Add a node; ``nbytes`` is the size of its output (held until folding ends, unless it is the result)."""
-        from onnx import helper
-
-        self._n += 1
-        out = output or f"{self.name}::{self._n}"
-        self.enc.nodes.append(helper.make_node(op, inputs, [out], **attrs))  # node names are optional: omitted
-        if output is None:
-            self.enc.held += nbytes
-        return out
-
-    def zeros(self, shape) -> str:
-        """A zero tensor of ``shape``, shared with every other encoding that needs the same one."""
-        from onnx import helper, numpy_helper
-
-        name = f"edgeprune::zeros::{self.dtype.name}::{'x'.join(map(str, shape))}"
-        dims = numpy_helper.from_array(np.array(shape, np.int64), f"{name}::shape")
-        node = helper.make_node("ConstantOfShape", [dims.name], [name], value=numpy_helper.from_array(np.zeros(1, self.dtype)))
-        self.enc.shared[name] = (node, [dims], int(np.prod(shape)) * self.dtype.itemsize)
-        return name
 
 
 def encode_zeros(w: np.ndarray, name: str) -> Encoded | None:
@@ -118,7 +56,7 @@ def encode_zeros(w: np.ndarray, name: str) -> Encoded | None:
         return None
     from onnx import numpy_helper
 
-    b = _Builder(name)
+    b = DecodeBuilder(name)
     b.node("ConstantOfShape", [b.const("shape", np.array(w.shape, np.int64))], name,
            value=numpy_helper.from_array(np.zeros(1, w.dtype)))
     return b.enc
@@ -143,7 +81,7 @@ def delta_entries(flat: np.ndarray, max_gap: int) -> tuple[np.ndarray, np.ndarra
     return gaps, values
 
 
-def _indices(b: _Builder, gaps: np.ndarray, axis: int) -> str:
+def _indices(b: DecodeBuilder, gaps: np.ndarray, axis: int) -> str:
     """int32 positions: ``CumSum(Cast(gaps))`` along ``axis`` (ScatterElements takes int32)."""
     cast = b.node("Cast", [b.const("gaps", gaps)], to=INT32, nbytes=4 * gaps.size)
     return b.node("CumSum", [cast, b.const("axis", np.array(axis, np.int64))], nbytes=4 * gaps.size)
@@ -154,7 +92,7 @@ def _encode_delta(w: np.ndarray, name: str, dtype: type) -> Encoded | None:
     if not np.count_nonzero(flat) or flat.size >= 2**31:
         return None
     gaps, values = delta_entries(flat, int(np.iinfo(dtype).max))
-    b = _Builder(name, w.dtype)
+    b = DecodeBuilder(name, w.dtype)
     idx = _indices(b, gaps.astype(dtype), 0)
     scattered = b.node("ScatterElements", [b.zeros([flat.size]), idx, b.const("values", values)], axis=0,
                        nbytes=w.nbytes)
@@ -203,7 +141,7 @@ def _encode_columns(w: np.ndarray, name: str, dtype: type) -> Encoded | None:
     if fullest[axis] * (w.itemsize + np.dtype(dtype).itemsize) >= w.nbytes:  # cannot beat dense
         return None
     gaps, values = column_entries(w, axis, int(np.iinfo(dtype).max))
-    b = _Builder(name, w.dtype)
+    b = DecodeBuilder(name, w.dtype)
     idx = _indices(b, gaps.astype(dtype), axis)
     b.node("ScatterElements", [b.zeros(w.shape), idx, b.const("values", values)], name, axis=axis)
     return b.enc
@@ -214,7 +152,7 @@ def encode_bitmask(w: np.ndarray, name: str) -> Encoded | None:
     if not np.count_nonzero(flat) or flat.size >= 2**31:
         return None
     keep = flat != 0
-    b = _Builder(name)
+    b = DecodeBuilder(name)
     bits = b.const("bits", np.packbits(keep)[:, None])  # [m, 1], first element in the high bit
     m8 = 8 * len(np.packbits(keep))
     shifted = b.node("BitShift", [bits, b.const("shifts", np.arange(7, -1, -1, dtype=np.uint8))], direction="RIGHT",
@@ -233,13 +171,6 @@ def encode_bitmask(w: np.ndarray, name: str) -> Encoded | None:
     values = np.concatenate([np.zeros(1, flat.dtype), flat[keep]])
     b.node("Gather", [b.const("values", values), index], name, axis=0)
     return b.enc
-
-
-def encode_delta4(w: np.ndarray, name: str) -> Encoded | None:
-    """4-bit gaps (:mod:`.sparse_delta4`, its own module: it builds on :class:`_Builder`)."""
-    from .sparse_delta4 import encode_delta4 as encode
-
-    return encode(w, name)
 
 
 #: encoding name -> encoder (None when it does not apply); "dense" is the fallback, not an entry.

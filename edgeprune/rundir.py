@@ -1,0 +1,104 @@
+"""The run-directory layout: every path inside a run is built here (see docs/run-directory.md)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Stable names inside a run directory (see docs/run-directory.md)."""
+
+    root: Path
+
+    def __init__(self, root: str | os.PathLike):
+        object.__setattr__(self, "root", Path(root))
+
+    # prune stage
+    @property
+    def run_json(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def dense_dir(self) -> Path:
+        return self.root / "dense"
+
+    @property
+    def dense_weights(self) -> Path:
+        return self.dense_dir / "model.safetensors"
+
+    @property
+    def dense_json(self) -> Path:
+        return self.dense_dir / "dense.json"
+
+    @property
+    def test_npz(self) -> Path:
+        return self.root / "data" / "test.npz"
+
+    @property
+    def ranges_json(self) -> Path:
+        return self.root / "ranges.json"
+
+    @property
+    def strategies_json(self) -> Path:
+        return self.root / "strategies.json"
+
+    @property
+    def ranges_structured_json(self) -> Path:
+        return self.root / "ranges-structured.json"
+
+    @property
+    def strategies_structured_json(self) -> Path:
+        return self.root / "strategies-structured.json"
+
+    @property
+    def candidates_dir(self) -> Path:
+        return self.root / "candidates"
+
+    def candidate_dir(self, cid: str) -> Path:
+        return self.candidates_dir / cid
+
+    def candidate_json(self, cid: str) -> Path:
+        return self.candidate_dir(cid) / "candidate.json"
+
+    def candidate_weights(self, cid: str) -> Path:
+        return self.candidate_dir(cid) / "model.safetensors"
+
+    def candidate_structure(self, cid: str) -> Path:
+        """Channel plan of a structured candidate (absent for unstructured ones)."""
+        return self.candidate_dir(cid) / "structure.json"
+
+    def candidate_ids(self) -> list[str]:
+        """Finished candidates (those whose candidate.json exists), sorted."""
+        if not self.candidates_dir.exists():
+            return []
+        return sorted(p.parent.name for p in self.candidates_dir.glob("*/candidate.json")
+                      if not p.parent.name.startswith("."))  # not a temp folder of a killed prune
+
+    # export stage
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.root / "artifacts"
+
+    def artifact(self, cid: str, fmt: str) -> Path:
+        return self.artifacts_dir / f"{cid}.{fmt}"
+
+    def artifact_json(self, cid: str) -> Path:
+        return self.artifacts_dir / f"{cid}.json"
+
+    # bench / select / ship
+    def bench_json(self, target: str) -> Path:
+        return self.root / "bench" / f"{target}.json"
+
+    @property
+    def selection_json(self) -> Path:
+        return self.root / "selection.json"
+
+    @property
+    def selection_failed_json(self) -> Path:
+        """The last select that found nothing feasible (selection.json keeps the last good one)."""
+        return self.root / "selection.failed.json"
+
+    def ship_dir(self, target: str) -> Path:
+        return self.root / "ship" / target
