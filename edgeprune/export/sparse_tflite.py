@@ -31,6 +31,9 @@ import numpy as np
 
 from .tflite_flat import _builtin, _opcode_index, _schema, load_model, pack_model  # noqa: F401 (re-exported)
 
+__all__ = ["SPARSE_OVERHEAD", "CsrLayout", "consumers", "int8_consumers", "plan_layout", "encode", "densify",
+           "weight_tensors", "sparsify_model", "read_weights", "dense_weights", "load_model", "pack_model"]
+
 #: Fixed cost of a sparse tensor (sparsity table, DENSIFY op and its output tensor), bytes.
 SPARSE_OVERHEAD = 160
 

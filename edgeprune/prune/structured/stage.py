@@ -174,16 +174,16 @@ def phase3(p1: Phase1, plans: dict, merged: dict, spec: ModelSpec, dense_path: P
     jobs = [(s, name) for s in cfg.signals for name in plans]
     bar = progress(total=len(jobs), desc="structured phase 3: prune + fine-tune")
     out = []
-    for signal, strategy in jobs:
-        cid = f"{PREFIX}{signal}-{strategy}"
+    for sig, strategy in jobs:
+        cid = f"{PREFIX}{sig}-{strategy}"
         plan = plans[strategy]
-        key = candidate_key(dense_sha, plan["kept"], signal, cfg, schedule)
+        key = candidate_key(dense_sha, plan["kept"], sig, cfg, schedule)
         cand = _done(rd, cid, key)
         if cand is None:
             inner = progress(total=finetune_recipe(cfg).epochs, desc=f"  {cid}", leave=False)
-            cand = run_candidate(cid, signal, strategy, plan["target"], plan["kept"], p1.groups, spec, dense_path,
+            cand = run_candidate(cid, sig, strategy, plan["target"], plan["kept"], p1.groups, spec, dense_path,
                                  p1.dense_counts, calib, data, cfg, schedule, rd,
-                                 [f"{PREFIX}{signal}-{m}" for m in merged[strategy]], key, inner)
+                                 [f"{PREFIX}{sig}-{m}" for m in merged[strategy]], key, inner)
             inner.close()
         out.append(cand)
         bar.update(1)
