@@ -18,7 +18,7 @@ from edgeprune.build import run_build
 from edgeprune.prune import PruneConfig
 cfg = PruneConfig(model="test_resnet", data="digits", dense_epochs=2, finetune_epochs=1, calib_size=64,
                   strategies=["conservative", "aggressive"])
-run_build(cfg, sys.argv[1], "raspberry-pi-4")
+run_build(cfg, sys.argv[1], "raspberry-pi-4", precision="fp32")  # int8 builds: tests/test_int8.py
 """
 
 

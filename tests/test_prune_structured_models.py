@@ -47,7 +47,7 @@ def test_build_with_both_granularities_selects_across_them(tmp_path):
     out = tmp_path / "run"
     cfg = PruneConfig(model="test_resnet", dense_epochs=1, finetune_epochs=1, calib_size=64,
                       strategies=["conservative", "aggressive"], granularity="both")
-    bundle = run_build(cfg, out, "raspberry-pi-4")
+    bundle = run_build(cfg, out, "raspberry-pi-4", precision="fp32")
     sel = read_json(RunDir(out).selection_json)
     grains = {r["candidate"]: r["granularity"] for r in sel["rows"]}
     assert grains["dense"] == "dense" and grains["product-aggressive"] == "unstructured"
