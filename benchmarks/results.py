@@ -186,7 +186,6 @@ def main() -> int:
                          ("latency", lambda d: with_markdown(d, "Latency")), ("int8", int8),
                          ("quality-quick", lambda d: quality(d, "Quality, --quick")),
                          ("quality", lambda d: quality(d, "Quality")), ("scale", scale), ("screen", screen),
-                         ("structured-quick", lambda d: structured(d, "Structured, --quick")),
                          ("structured", lambda d: structured(d, "Structured"))):
         d = _load(name)
         parts.append(f"### {name}\n\n" + (render(d) if d else f"(no {name}.json yet: run benchmarks/{name.split('-')[0]}.py)"))
