@@ -1,8 +1,9 @@
 """``edgeprune build``: prune -> export -> bench -> select -> ship, resumable.
 
 Each stage is resumable on its own (its outputs are its cache), so build is just
-the stages in order. It exports and benches only the formats the target's
-profile can run (``formats=`` asks for others too; :func:`build_formats`).
+the stages in order. It exports and benches only the format its selection
+compares, the one the target ships (``formats=`` asks for others too;
+:func:`build_formats`).
 It records wall time and peak RSS per stage in ``RUN/build.json`` (peak RSS
 is reset between stages through /proc/self/clear_refs where the kernel
 allows it).
@@ -70,20 +71,31 @@ EXPORT_SKIP_HINT = "re-run the build with --formats {ok}"
 def build_formats(profile, asked: list[str] | None) -> tuple[list[str], dict[str, str], str]:
     """The formats to export and bench, why each other one is skipped, and the format to ship.
 
-    Default: every format the profile has a runtime for. ``asked`` (``--formats``)
-    replaces that; it must include one the target runs, or nothing could ship.
+    Default: the one format the build's selection compares, the profile's
+    preferred format (else the first it runs): select lets only that format's
+    rows compete, so exporting and benching another would buy nothing but
+    time. ``asked`` (``--formats``) replaces that; it must include one the
+    target runs, or nothing could ship.
     """
     from .export.formats import FORMATS
 
+    runs = [f for f in FORMATS if f in profile.runtimes]
     if asked:
         FORMATS.check(asked)
         fmts = list(dict.fromkeys(asked))
         skipped = {f: "not in --formats" for f in FORMATS if f not in fmts}
     else:
-        fmts = [f for f in FORMATS if f in profile.runtimes]
-        skipped = {f: f"{profile.name} has no {f} runtime in its profile, so a {f} file could not run there "
-                      f"(--formats {','.join(FORMATS)} exports and benches it anyway)"
-                   for f in FORMATS if f not in profile.runtimes}
+        ship_fmt = profile.preferred_format if profile.preferred_format in runs else (runs or [None])[0]
+        fmts = [ship_fmt] if ship_fmt else []
+        skipped = {}
+        for f in FORMATS:
+            if f not in profile.runtimes:
+                skipped[f] = (f"{profile.name} has no {f} runtime in its profile, so a {f} file could not run there "
+                              f"(--formats {','.join(FORMATS)} exports and benches it anyway)")
+            elif f != ship_fmt:
+                skipped[f] = (f"{profile.name} ships {ship_fmt} (its preferred format) and the selection compares "
+                              f"only {ship_fmt} rows, so a {f} artifact could not be chosen "
+                              f"(--formats {','.join(FORMATS)} exports and benches it anyway)")
     runnable = [f for f in fmts if f in profile.runtimes]
     if not runnable:
         raise EdgepruneError(f"--formats {','.join(fmts)}: {profile.name} runs none of these, so nothing could ship.",
@@ -91,18 +103,38 @@ def build_formats(profile, asked: list[str] | None) -> tuple[list[str], dict[str
     return fmts, skipped, profile.preferred_format if profile.preferred_format in fmts else runnable[0]
 
 
+def _other_runnable(profile, fmts: list[str]) -> str | None:
+    from .export.formats import FORMATS
+
+    return next((f for f in FORMATS if f in profile.runtimes and f not in fmts), None)
+
+
+def _export(out, fmts: list[str], precisions: list[str], wanted: list[str] | None, other: str | None) -> None:
+    """The export stage; when the one format a default build exports fails, the advice names the other one
+    the target runs (``other``)."""
+    from .export import export_run
+    from .export.failures import ExportFailed
+
+    try:
+        export_run(out, formats=fmts, precisions=precisions, skip_hint=EXPORT_SKIP_HINT, candidates=wanted)
+    except ExportFailed as e:
+        if other is None:
+            raise
+        raise ExportFailed(e.problem, f"{e.fix} To ship {other} instead, re-run the build with --formats {other}.") \
+            from None
+
+
 def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None, tolerances: dict | None = None,
               formats: list[str] | None = None, precision: str = "both", screen: bool = False) -> Path:
     """Run every stage for ``target``; return the ship bundle directory.
 
-    ``formats``: what to export and bench (default: the formats the target runs);
+    ``formats``: what to export and bench (default: the format the target ships);
     ``precision``: ``fp32``, ``int8`` or ``both`` (default) artifacts of those formats
     are exported, benched and compete; ``tolerances``: the selection's tie rule
     (see :func:`edgeprune.select.select`). ``screen``: leave out unstructured
     candidates dominated before export (:mod:`edgeprune.select.screen`).
     """
     from .bench import bench_is_current, bench_run
-    from .export import export_run
     from .prune import run_prune
     from .select import select, tolerances_from
     from .select.screen import screen_run
@@ -135,7 +167,7 @@ def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None, to
                     print(f"export: skipping {s.candidate} (dominated before export by {s.dominated_by}: {s.reason}; "
                           "without --screen it is kept)", file=sys.stderr, flush=True)
                 wanted = [*res.kept, DENSE_ID]
-            export_run(out, formats=fmts, precisions=precisions, skip_hint=EXPORT_SKIP_HINT, candidates=wanted)
+            _export(out, fmts, precisions, wanted, None if formats else _other_runnable(profile, fmts))
         with _stage("bench", log):
             if bench_is_current(out, target, formats=fmts, candidates=wanted):
                 print(f"bench: {rd.bench_json(name)} covers every current artifact; kept", file=sys.stderr)

@@ -122,11 +122,36 @@ def test_build_formats_follow_the_target_profile():
     assert fmts == ["onnx"] and ship_fmt == "onnx" and list(skipped) == ["tflite"]
     assert skipped["tflite"].startswith("jetson-nano has no tflite runtime in its profile")
     assert build_formats(nano, ["onnx", "tflite"])[:2] == (["onnx", "tflite"], {})  # --formats asks for more
-    assert build_formats(pi4, None)[0] == ["onnx", "tflite"]
+    fmts, skipped, ship_fmt = build_formats(pi4, None)  # pi4 runs both; its selection compares only tflite rows
+    assert fmts == ["tflite"] and ship_fmt == "tflite" and list(skipped) == ["onnx"]
+    assert skipped["onnx"].startswith("raspberry-pi-4 ships tflite (its preferred format) and the selection compares "
+                                      "only tflite rows")
+    assert build_formats(pi4, ["onnx", "tflite"])[:2] == (["onnx", "tflite"], {})
     assert build_formats(pi4, ["onnx"])[2] == "onnx"  # pi4 prefers tflite; only onnx was built
     for asked, text in ((["tflite"], "jetson-nano runs none of these"), (["coreml"], "Unknown export format 'coreml'")):
         with pytest.raises(EdgepruneError, match=text):
             build_formats(nano, asked)
+
+
+def test_a_default_build_whose_one_format_fails_names_the_other_the_target_runs(tmp_path, monkeypatch):
+    import edgeprune.export as export
+    from edgeprune.build import _export, _other_runnable
+    from edgeprune.export.failures import ExportFailed
+    from edgeprune.targets import load_target
+
+    def fail(*a, **kw):
+        raise ExportFailed("1 of 1 artifacts failed; first: dense.tflite: conversion failed", "Details in X.")
+
+    monkeypatch.setattr(export, "export_run", fail)
+    pi4 = load_target("raspberry-pi-4")
+    assert _other_runnable(pi4, ["tflite"]) == "onnx" and _other_runnable(load_target("jetson-nano"), ["onnx"]) is None
+    with pytest.raises(ExportFailed) as e:
+        _export(tmp_path, ["tflite"], ["fp32"], None, "onnx")
+    assert str(e.value) == ("1 of 1 artifacts failed; first: dense.tflite: conversion failed Details in X. "
+                            "To ship onnx instead, re-run the build with --formats onnx.")
+    with pytest.raises(ExportFailed) as e:  # --formats given: its own advice only
+        _export(tmp_path, ["tflite"], ["fp32"], None, None)
+    assert "To ship" not in str(e.value)
 
 
 def test_build_with_formats_the_target_cannot_run_fails_before_any_work(tmp_path):

@@ -73,7 +73,7 @@ def log_row(base: dict | None, match: Match, log: DeviceLog) -> dict:
         facts = file_facts(a)
         row = {**base_row(a, ON_DEVICE), **{k: facts[k] for k in ("sha256", "size_bytes", "gzip_bytes")},
                "provenance": {"size": "measured"},
-               "methods": {"size": f"bytes on disk; gzip -9 bytes ({facts['gzip_from']})"},
+               "methods": {"size": f"bytes on disk; gzip -6 bytes ({facts['gzip_from']})"},
                "error": None}
     else:
         row = copy.deepcopy(base)

@@ -27,7 +27,7 @@ def _methods(res: dict, mode: str, eval_name: str | None) -> dict[str, str]:
     where = "on this device" if mode == ON_DEVICE else "on the host, not the target"
     settings = ", ".join(f"{k}={v}" for k, v in (res.get("memory_settings") or {}).items())
     m = {
-        "size": "bytes on disk; gzip -9 bytes",
+        "size": "bytes on disk; gzip -6 bytes",
         "load_ms": f"wall time to open the file in {rt} (session/interpreter creation), fresh process, {where}",
         "latency": f"median over {len(lat.get('round_medians', [0]))} round(s) of timed runs after warm-up "
                    f"({lat.get('runs', 0)} runs in all), one fresh process per round, {res.get('threads')} threads, "
@@ -53,7 +53,7 @@ def base_row(a: Artifact, mode: str) -> dict:
 
 
 def file_facts(a: Artifact) -> dict:
-    """sha256, bytes and gzip bytes; gzip -9 of a big file is slow, so the export record's figure is reused."""
+    """sha256, bytes and gzip bytes; gzip of a big file takes seconds, so the export record's figure is reused."""
     sha = sha256_file(a.path)
     reuse = a.recorded_gzip is not None and sha == a.expected_sha256
     return {"sha256": sha, "size_bytes": a.path.stat().st_size,
