@@ -169,15 +169,15 @@ def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None, to
                 wanted = [*res.kept, DENSE_ID]
             _export(out, fmts, precisions, wanted, None if formats else _other_runnable(profile, fmts))
         with _stage("bench", log):
-            if bench_is_current(out, target, formats=fmts, candidates=wanted):
+            if bench_is_current(out, profile, formats=fmts, candidates=wanted):
                 print(f"bench: {rd.bench_json(name)} covers every current artifact; kept", file=sys.stderr)
             else:
-                bench_run(out, target, formats=fmts, candidates=wanted)
+                bench_run(out, profile, formats=fmts, candidates=wanted)
         with _stage("select", log):
-            select(out, target, fmt=None if ship_fmt == profile.preferred_format else ship_fmt, tolerances=tolerances,
+            select(out, profile, fmt=None if ship_fmt == profile.preferred_format else ship_fmt, tolerances=tolerances,
                    **{k: v for k, v in (budgets or {}).items() if v is not None})
         with _stage("ship", log):
-            bundle = ship(out, target)
+            bundle = ship(out, profile)
     except BaseException:
         failed = True
         raise

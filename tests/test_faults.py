@@ -23,10 +23,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import edgeprune.select as sel_mod
 from edgeprune.cli import main
 from edgeprune.runio import RunDir, read_json, sha256_file, write_json
-from test_ship import TARGET, export_artifacts, write_bench
+from test_ship import TARGET, TARGET_FILE, export_artifacts, write_bench
 
 LOCKS = (".locks", ".locks/*")  # what every run command may create: its stage lock (and holder file)
 CALIB = ("data/calib.npz",)  # export's int8 calibration images (training split), cached in the run
@@ -131,8 +130,7 @@ def benched(fake_run, tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def run(benched, tmp_path, monkeypatch) -> Path:
-    monkeypatch.setattr(sel_mod, "_target_budgets_and_format", lambda target: TARGET)
+def run(benched, tmp_path) -> Path:
     dst = tmp_path / "run"
     shutil.copytree(benched, dst)
     return dst
@@ -141,8 +139,8 @@ def run(benched, tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def shipped(run) -> Path:
     """``run`` with a selection and a ship bundle."""
-    assert cli("select", run, "--target", TARGET.name)[0] == 0
-    assert cli("ship", run, "--target", TARGET.name)[0] == 0
+    assert cli("select", run, "--target", str(TARGET_FILE))[0] == 0
+    assert cli("ship", run, "--target", str(TARGET_FILE))[0] == 0
     return run
 
 
@@ -250,8 +248,8 @@ def _swap_model(bundle: Path, other: Path) -> None:
 def test_signature_catches_a_swap_that_hashes_cannot(run, tmp_path):
     key, pub = _keygen(tmp_path)
     assert oct(key.stat().st_mode & 0o777) == "0o600"
-    assert cli("select", run, "--target", TARGET.name)[0] == 0
-    code, _, text = cli("ship", run, "--target", TARGET.name, "--sign-key", key)
+    assert cli("select", run, "--target", str(TARGET_FILE))[0] == 0
+    code, _, text = cli("ship", run, "--target", str(TARGET_FILE), "--sign-key", key)
     assert code == 0, text
     bundle = _bundle(run)
     assert (bundle / "manifest.json.sig").stat().st_size == 64
@@ -288,7 +286,7 @@ def test_ship_signs_an_unchanged_bundle_and_keeps_it(shipped, tmp_path):
     key, pub = _keygen(tmp_path)
     bundle = _bundle(shipped)
     before = tree(bundle)
-    assert cli("ship", shipped, "--target", TARGET.name, "--sign-key", key)[0] == 0
+    assert cli("ship", shipped, "--target", str(TARGET_FILE), "--sign-key", key)[0] == 0
     assert_untouched(before, tree(bundle), ("manifest.json.sig",))  # only the signature is new
     assert cli("verify", bundle, "--public-key", pub)[0] == 0
 
@@ -299,14 +297,14 @@ def test_ship_signs_an_unchanged_bundle_and_keeps_it(shipped, tmp_path):
     ("public", "is not a readable PEM private key"),
 ])
 def test_bad_signing_key_is_one_line_before_any_work(run, tmp_path, key_text, match):
-    assert cli("select", run, "--target", TARGET.name)[0] == 0
+    assert cli("select", run, "--target", str(TARGET_FILE))[0] == 0
     key = tmp_path / "bad.pem"
     if key_text == "public":
         key = _keygen(tmp_path)[1]
     elif key_text is not None:
         key.write_text(key_text)
     before = tree(run)
-    line = one_line(*cli("ship", run, "--target", TARGET.name, "--sign-key", key))
+    line = one_line(*cli("ship", run, "--target", str(TARGET_FILE), "--sign-key", key))
     assert match in line
     assert_untouched(before, tree(run))
 
@@ -431,8 +429,8 @@ def holder():
 @pytest.mark.parametrize("stage, args", [
     ("bench", ["bench", "{run}", "--target", "raspberry-pi-4"]),
     ("export", ["export", "{run}", "--formats", "onnx"]),
-    ("select", ["select", "{run}", "--target", TARGET.name]),
-    ("ship", ["ship", "{run}", "--target", TARGET.name]),
+    ("select", ["select", "{run}", "--target", str(TARGET_FILE)]),
+    ("ship", ["ship", "{run}", "--target", str(TARGET_FILE)]),
 ])
 def test_second_command_on_a_run_refuses_with_the_holders_pid(shipped, holder, stage, args):
     held = holder(shipped, stage)
@@ -494,10 +492,10 @@ def test_export_that_cannot_write_its_record_removes_the_new_file(fake_run_copy,
 
 def test_ship_out_of_space_keeps_the_previous_bundle(shipped, disk):
     rd = RunDir(shipped)
-    assert cli("select", shipped, "--target", TARGET.name, "--max-latency-ms", "25")[0] == 0  # another choice
+    assert cli("select", shipped, "--target", str(TARGET_FILE), "--max-latency-ms", "25")[0] == 0  # another choice
     before = tree(rd.root)
     disk(rd.root / "ship", errno.ENOSPC)
-    line = one_line(*cli("ship", shipped, "--target", TARGET.name))
+    line = one_line(*cli("ship", shipped, "--target", str(TARGET_FILE)))
     assert f"Cannot write {rd.ship_dir(TARGET.name)}: no space left on device (ENOSPC)" in line
     assert_untouched(before, tree(rd.root), LOCKS)
 
@@ -506,7 +504,7 @@ def test_select_out_of_space_keeps_the_previous_selection(shipped, disk):
     rd = RunDir(shipped)
     before = tree(rd.root)
     disk(rd.root, errno.ENOSPC, "selection")
-    line = one_line(*cli("select", shipped, "--target", TARGET.name, "--max-latency-ms", "25"))
+    line = one_line(*cli("select", shipped, "--target", str(TARGET_FILE), "--max-latency-ms", "25"))
     assert f"Cannot write {rd.selection_json}: no space left on device" in line
     assert_untouched(before, tree(rd.root), LOCKS)
 
@@ -551,9 +549,9 @@ def test_malformed_cifar_batch_is_one_line_and_writes_nothing(tmp_path, batch, m
 
 
 @pytest.mark.parametrize("name, args, match", [
-    ("selection.json", ["ship", "{run}", "--target", TARGET.name], "selection.json holds a JSON list"),
+    ("selection.json", ["ship", "{run}", "--target", str(TARGET_FILE)], "selection.json holds a JSON list"),
     ("run.json", ["export", "{run}"], "run.json holds a JSON list"),
-    (f"bench/{TARGET.name}.json", ["select", "{run}", "--target", TARGET.name], "has no rows"),
+    (f"bench/{TARGET.name}.json", ["select", "{run}", "--target", str(TARGET_FILE)], "has no rows"),
 ])
 def test_json_that_is_not_an_object_is_one_line(shipped, name, args, match):
     (shipped / name).write_text("[]")
@@ -657,15 +655,15 @@ def test_impossible_select_keeps_the_last_good_selection_and_ship_still_works(sh
     rd = RunDir(shipped)
     good = read_json(rd.selection_json)
     before = tree(rd.root)
-    line = one_line(*cli("select", shipped, "--target", TARGET.name, "--max-size-mb", "0.001"), exit_code=2)
+    line = one_line(*cli("select", shipped, "--target", str(TARGET_FILE), "--max-size-mb", "0.001"), exit_code=2)
     assert "Nothing meets the test-pi budget" in line and "This attempt is in selection.failed.json" in line
     assert f"selection.json keeps the last good choice ({good['choice']['key']} for test-pi)" in line
     assert_untouched(before, tree(rd.root), LOCKS + ("selection.failed.json",))
     assert read_json(rd.selection_failed_json)["nothing_feasible"]["closest"]
-    code, _, text = cli("ship", shipped, "--target", TARGET.name)
+    code, _, text = cli("ship", shipped, "--target", str(TARGET_FILE))
     assert code == 0, text
     assert read_json(_bundle(shipped) / "manifest.json")["selection"]["key"] == good["choice"]["key"]
-    assert cli("select", shipped, "--target", TARGET.name)[0] == 0
+    assert cli("select", shipped, "--target", str(TARGET_FILE))[0] == 0
     assert not rd.selection_failed_json.exists()  # a later good select supersedes the failed attempt
 
 
@@ -676,7 +674,7 @@ def test_impossible_select_keeps_the_last_good_selection_and_ship_still_works(sh
 ])
 def test_budget_errors_say_the_right_thing(shipped, flag, value, match, wrong):
     before = tree(shipped)
-    line = one_line(*cli("select", shipped, "--target", TARGET.name, flag, value))
+    line = one_line(*cli("select", shipped, "--target", str(TARGET_FILE), flag, value))
     assert match in line and (wrong is None or wrong not in line), line
     assert_untouched(before, tree(shipped))
 

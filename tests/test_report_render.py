@@ -44,13 +44,8 @@ def bundle(fake_run, tmp_path_factory) -> Path:
     shutil.copytree(fake_run, root)
     export_artifacts(root, tflite_ids=())
     write_bench(root)
-    mp = pytest.MonkeyPatch()
-    mp.setattr(sel_mod, "_target_budgets_and_format", lambda target: TARGET)
-    try:
-        sel_mod.select(root, TARGET.name)
-        return ship(root, TARGET.name)
-    finally:
-        mp.undo()
+    sel_mod.select(root, TARGET)
+    return ship(root, TARGET)
 
 
 STRATEGIES = ["conservative", "balanced", "aggressive", "interp-0.3", "interp-0.7", "interp-0.9", "param-proportional",

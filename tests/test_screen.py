@@ -45,23 +45,22 @@ def test_screen_json_is_current_only_for_the_same_candidates(fake_run_copy):
     assert current_screen(rd) is None  # candidates changed: the screen no longer describes them
 
 
-def test_selection_names_screened_candidates(fake_run_copy, monkeypatch):
+def test_selection_names_screened_candidates(fake_run_copy):
     from test_select import PI, bench_row
 
-    monkeypatch.setattr(sel_mod, "_target_budgets_and_format", lambda target: PI)
     rd = RunDir(fake_run_copy)
     screen_run(fake_run_copy)
     write_json(rd.bench_json("test-pi"), {"target": "test-pi", "mode": "host-estimate", "rows": [
         bench_row("dense", "onnx", 0.99, 6_000_000, 40.0, 90),
         bench_row("magnitude-fake-90", "onnx", 0.99, 900_000, 40.0, 91)]})
-    doc = sel_mod.select(fake_run_copy, "test-pi")
+    doc = sel_mod.select(fake_run_copy, PI)
     assert doc["choice"]["key"] == "magnitude-fake-90.onnx"
     (s,) = doc["screened"]["candidates"]
     assert (s["candidate"], s["dominated_by"]) == ("magnitude-fake-50", "magnitude-fake-90")
     # once the screened candidate is benched after all (a build without --screen), it is a row, not a note
     write_json(rd.bench_json("test-pi"), {"target": "test-pi", "mode": "host-estimate", "rows": [
         *read_json(rd.bench_json("test-pi"))["rows"], bench_row("magnitude-fake-50", "onnx", 0.99, 3_000_000, 40.0, 95)]})
-    assert "screened" not in sel_mod.select(fake_run_copy, "test-pi")
+    assert "screened" not in sel_mod.select(fake_run_copy, PI)
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ import edgeprune.select as sel_mod
 from edgeprune.cli import main
 from edgeprune.errors import EdgepruneError, NothingFeasible
 from edgeprune.runio import RunDir, read_json, write_json
-from edgeprune.select import Budgets, Figure, Row, TargetDefaults, choose
+from edgeprune.select import Budgets, Figure, Row, choose
 from edgeprune.select.core import dominates, pareto_front
 from edgeprune.select.rows import rows_from_bench
 
@@ -144,13 +144,30 @@ def test_rows_prefer_device_measured_figures():
 
 
 # ----------------------------------------------------------------- I/O: select() and the CLI
-PI = TargetDefaults("test-pi", Budgets(max_size_mb=8.0, max_ram_mb=200.0, max_latency_ms=100.0, min_accuracy=0.5),
-                    "onnx")
+PI_BUDGETS = dict(max_size_mb=8.0, max_ram_mb=200.0, max_latency_ms=100.0, min_accuracy=0.5)
+
+
+def _pi():
+    """tests/fixtures/test-pi.toml (a real profile, preferring ONNX) with these budgets."""
+    from dataclasses import replace
+
+    from test_ship import TARGET
+
+    return replace(TARGET, budgets=replace(TARGET.budgets, **PI_BUDGETS))
+
+
+PI = _pi()
+
+
+def _pi_file(rd) -> str:
+    """PI as a profile file beside the run, for the CLI."""
+    from test_ship import profile_file
+
+    return str(profile_file(rd.root.parent, **PI_BUDGETS))
 
 
 @pytest.fixture
-def bench_run(tmp_path, monkeypatch):
-    monkeypatch.setattr(sel_mod, "_target_budgets_and_format", lambda target: PI)
+def bench_run(tmp_path):
     rd = RunDir(tmp_path / "run")
     write_json(rd.bench_json("test-pi"), {"target": "test-pi", "mode": "host-estimate", "rows": [
         bench_row("dense", "onnx", 0.99, 6_000_000, 40.0, 90),
@@ -163,11 +180,11 @@ def bench_run(tmp_path, monkeypatch):
 
 
 def test_tighter_size_budget_picks_a_smaller_candidate(bench_run):
-    loose = sel_mod.select(bench_run.root, "test-pi")
+    loose = sel_mod.select(bench_run.root, PI)
     assert loose["choice"]["key"] == "dense.onnx"
-    tight = sel_mod.select(bench_run.root, "test-pi", max_size_mb=3.0)
+    tight = sel_mod.select(bench_run.root, PI, max_size_mb=3.0)
     assert tight["choice"]["key"] == "product-balanced.onnx"
-    tighter = sel_mod.select(bench_run.root, "test-pi", max_size_mb=1.0)
+    tighter = sel_mod.select(bench_run.root, PI, max_size_mb=1.0)
     assert tighter["choice"]["key"] == "magnitude-interp-0.9.onnx"
     assert loose["choice"]["size_mb"] > tight["choice"]["size_mb"] > tighter["choice"]["size_mb"]
     doc = read_json(bench_run.selection_json)
@@ -182,13 +199,14 @@ def test_tighter_size_budget_picks_a_smaller_candidate(bench_run):
 
 
 def test_format_flag_switches_the_competing_rows(bench_run):
-    doc = sel_mod.select(bench_run.root, "test-pi", fmt="tflite")
+    doc = sel_mod.select(bench_run.root, PI, fmt="tflite")
     assert doc["choice"]["key"] == "product-balanced.tflite" and doc["format"] == "tflite"
     assert "--format" in doc["format_policy"]
 
 
 def test_nothing_feasible_exit_code_2_and_failed_selection_written(bench_run):
-    res = CliRunner().invoke(main, ["select", str(bench_run.root), "--target", "test-pi", "--max-size-mb", "0.5"])
+    res = CliRunner().invoke(main, ["select", str(bench_run.root), "--target", _pi_file(bench_run),
+                                   "--max-size-mb", "0.5"])
     assert res.exit_code == 2, res.output
     line = res.output.strip()
     assert line.count("\n") == 0 and line.startswith("error: Nothing meets the test-pi budget")
@@ -201,7 +219,8 @@ def test_nothing_feasible_exit_code_2_and_failed_selection_written(bench_run):
 
 
 def test_cli_select_success_prints_summary(bench_run):
-    res = CliRunner().invoke(main, ["select", str(bench_run.root), "--target", "test-pi", "--max-size-mb", "3"])
+    res = CliRunner().invoke(main, ["select", str(bench_run.root), "--target", _pi_file(bench_run),
+                                   "--max-size-mb", "3"])
     assert res.exit_code == 0, res.output
     assert "selected product-balanced.onnx for test-pi" in res.output and "(estimated)" in res.output
 
@@ -215,24 +234,24 @@ def test_cli_select_success_prints_summary(bench_run):
 ])
 def test_bad_budgets_are_one_line_errors(bench_run, kw, match):
     with pytest.raises(EdgepruneError, match=match):
-        sel_mod.select(bench_run.root, "test-pi", **kw)
+        sel_mod.select(bench_run.root, PI, **kw)
     assert not bench_run.selection_json.exists()
 
 
 def test_missing_bench_and_missing_format(bench_run, monkeypatch):
     with pytest.raises(EdgepruneError, match="edgeprune bench"):
-        sel_mod.select(bench_run.root / "nope", "test-pi")
+        sel_mod.select(bench_run.root / "nope", PI)
     bench = read_json(bench_run.bench_json("test-pi"))
     bench["rows"] = [r for r in bench["rows"] if r["format"] == "tflite"]
     write_json(bench_run.bench_json("test-pi"), bench)
     with pytest.raises(EdgepruneError, match="has no onnx rows.*--format tflite"):
-        sel_mod.select(bench_run.root, "test-pi")
+        sel_mod.select(bench_run.root, PI)
     assert not bench_run.selection_json.exists()
 
 
 def test_nothing_feasible_raises_from_python(bench_run):
     with pytest.raises(NothingFeasible) as e:
-        sel_mod.select(bench_run.root, "test-pi", max_latency_ms=1.0)
+        sel_mod.select(bench_run.root, PI, max_latency_ms=1.0)
     assert e.value.exit_code == 2 and "latency_ms" in str(e.value)
 
 

@@ -20,12 +20,24 @@ import edgeprune.select as sel_mod
 from edgeprune.cli import main
 from edgeprune.errors import EdgepruneError
 from edgeprune.runio import RunDir, read_json, sha256_file, write_json
-from edgeprune.select import Budgets, TargetDefaults
 from edgeprune.ship import ship
 from edgeprune.ship.verify import verify
+from edgeprune.targets import load_target
 
-TARGET = TargetDefaults("test-pi", Budgets(max_size_mb=50.0, max_ram_mb=500.0, max_latency_ms=35.0, min_accuracy=0.0),
-                        "onnx", "hand-made budgets for tests")
+# a real profile file: the raspberry-pi-4 one renamed test-pi, preferring ONNX, with hand-made budgets
+TARGET_FILE = Path(__file__).parent / "fixtures" / "test-pi.toml"
+TARGET = load_target(TARGET_FILE)
+
+
+def profile_file(directory: Path, **budgets: float) -> Path:
+    """``TARGET_FILE`` with other budgets, for the CLI (``--target PATH``)."""
+    text = TARGET_FILE.read_text()
+    for k, v in budgets.items():
+        text, n = re.subn(rf"^{k} = .*$", f"{k} = {v}", text, flags=re.M)
+        assert n == 1, k
+    path = directory / "test-pi.toml"
+    path.write_text(text)
+    return path
 TFLITE_ID = "magnitude-fake-50"
 # hand-written figures (not measurements): dense is slowest, the sparsest candidate fastest
 LATENCY = {"dense": 40.0, "magnitude-fake-50": 30.0, "magnitude-fake-90": 20.0}
@@ -122,8 +134,7 @@ def artifact_run(fake_run, tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def run(artifact_run, tmp_path, monkeypatch) -> Path:
-    monkeypatch.setattr(sel_mod, "_target_budgets_and_format", lambda target: TARGET)
+def run(artifact_run, tmp_path) -> Path:
     dst = tmp_path / "run"
     shutil.copytree(artifact_run, dst)
     return dst
@@ -131,8 +142,8 @@ def run(artifact_run, tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def bundle(run) -> Path:
-    sel_mod.select(run, TARGET.name)
-    return ship(run, TARGET.name)
+    sel_mod.select(run, TARGET)
+    return ship(run, TARGET)
 
 
 # ----------------------------------------------------------------- the bundle
@@ -255,10 +266,10 @@ def test_verify_runs_without_torch(bundle):
 # ----------------------------------------------------------------- atomic, idempotent, refusals
 def test_ship_is_idempotent(bundle, run):
     before = {p.name: (sha256_file(p), p.stat().st_mtime_ns) for p in bundle.iterdir()}
-    assert ship(run, TARGET.name) == bundle
+    assert ship(run, TARGET) == bundle
     assert {p.name: (sha256_file(p), p.stat().st_mtime_ns) for p in bundle.iterdir()} == before
     (bundle / "README.md").write_text("edited")  # a damaged bundle is rebuilt
-    ship(run, TARGET.name)
+    ship(run, TARGET)
     assert verify(bundle, log=lambda s: None)
     assert sha256_file(bundle / "model.onnx") == before["model.onnx"][0]
 
@@ -274,27 +285,27 @@ def test_ship_is_atomic(bundle, run, monkeypatch):
 
     monkeypatch.setattr(report, "render_report", boom)
     with pytest.raises(RuntimeError):
-        ship(run, TARGET.name)
+        ship(run, TARGET)
     assert {p.name: sha256_file(p) for p in bundle.iterdir()} == before  # old bundle untouched
     assert [p.name for p in bundle.parent.iterdir()] == [bundle.name]  # no temp dir left
     shutil.rmtree(bundle)
     with pytest.raises(RuntimeError):
-        ship(run, TARGET.name)
+        ship(run, TARGET)
     assert list(bundle.parent.iterdir()) == []  # no partial bundle under the final name
 
 
 def test_tighter_budget_on_the_same_run_picks_a_faster_candidate(run):
-    loose = sel_mod.select(run, TARGET.name)
+    loose = sel_mod.select(run, TARGET)
     assert loose["choice"]["candidate"] != "dense"  # 40 ms breaks the 35 ms default
-    tight = sel_mod.select(run, TARGET.name, max_latency_ms=25.0)
+    tight = sel_mod.select(run, TARGET, max_latency_ms=25.0)
     assert tight["choice"]["candidate"] == "magnitude-fake-90" and tight["choice"]["latency_ms"] < 25.0
-    res = CliRunner().invoke(main, ["select", str(run), "--target", TARGET.name, "--max-latency-ms", "1"])
+    res = CliRunner().invoke(main, ["select", str(run), "--target", str(TARGET_FILE), "--max-latency-ms", "1"])
     assert res.exit_code == 2 and "closest row, magnitude-fake-90.onnx" in res.output
 
 
 def test_ship_tflite_nhwc(run):
-    sel_mod.select(run, TARGET.name, fmt="tflite")
-    bundle = ship(run, TARGET.name)
+    sel_mod.select(run, TARGET, fmt="tflite")
+    bundle = ship(run, TARGET)
     m = read_json(bundle / "manifest.json")
     assert (m["format"], m["file"], m["input"]["layout"], m["input"]["shape"]) == ("tflite", "model.tflite", "NHWC",
                                                                                   [1, 32, 32, 3])
@@ -312,8 +323,8 @@ def test_ship_tflite_nhwc(run):
 
 def test_ship_refuses_stale_or_missing_inputs(run):
     with pytest.raises(EdgepruneError, match="edgeprune select"):
-        ship(run, TARGET.name)  # no selection yet
-    sel_mod.select(run, TARGET.name)
+        ship(run, TARGET)  # no selection yet
+    sel_mod.select(run, TARGET)
     with pytest.raises(EdgepruneError, match="is for target 'test-pi', not 'raspberry-pi-4'"):
         ship(run, "raspberry-pi-4")
     with pytest.raises(EdgepruneError, match="Unknown target 'other'"):  # not 'run select --target other'
@@ -323,16 +334,16 @@ def test_ship_refuses_stale_or_missing_inputs(run):
     art = rd.artifact(choice["candidate"], "onnx")
     art.write_bytes(art.read_bytes() + b"\0")
     with pytest.raises(EdgepruneError, match="not the file that was exported and benchmarked"):
-        ship(run, TARGET.name)
+        ship(run, TARGET)
     bench = read_json(rd.bench_json(TARGET.name))
     bench["mode"] = "changed"
     write_json(rd.bench_json(TARGET.name), bench)
     with pytest.raises(EdgepruneError, match="changed since selection.json"):
-        ship(run, TARGET.name)
+        ship(run, TARGET)
     assert not rd.ship_dir(TARGET.name).exists()
     write_json(rd.selection_json, dict(read_json(rd.selection_json), choice=None))  # as an old version wrote it
     with pytest.raises(EdgepruneError, match="has no choice"):
-        ship(run, TARGET.name)
+        ship(run, TARGET)
     assert not rd.ship_dir(TARGET.name).exists()
 
 

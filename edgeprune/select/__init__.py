@@ -19,10 +19,9 @@ ties the smaller and lighter artifact wins.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import EdgepruneError, NothingFeasible
 from ..runio import RunDir, read_json, sha256_file
@@ -33,30 +32,15 @@ from .rows import rows_from_bench
 from .screen import current_screen
 from .store import write_selection
 
-__all__ = ["select", "choose", "Budgets", "Row", "Figure", "TargetDefaults", "Tolerances", "summary", "FORMATS",
+if TYPE_CHECKING:
+    import os
+
+    from ..targets import Target
+
+__all__ = ["select", "choose", "Budgets", "Row", "Figure", "Tolerances", "summary", "FORMATS",
            "tolerances_from"]
 
 FORMATS = ("onnx", "tflite")
-
-
-@dataclass(frozen=True)
-class TargetDefaults:
-    """What selection needs from a target profile."""
-
-    name: str
-    budgets: Budgets
-    preferred_format: str
-    budgets_source: str = ""  # why the profile's budgets are what they are
-    profile: dict | None = None  # compact record of the profile (Target.to_json())
-
-
-def _target_budgets_and_format(target: str) -> TargetDefaults:
-    """Name, default budgets and preferred ship format of a profile (``edgeprune.targets``)."""
-    from ..targets import load_target
-
-    prof = load_target(target)
-    return TargetDefaults(prof.name, Budgets(**prof.budgets.as_dict()), prof.preferred_format,
-                          prof.budgets.source, prof.to_json())
 
 
 EXAMPLES = {"max_size_mb": "5", "max_ram_mb": "256", "max_latency_ms": "50", "min_accuracy": "0.95 for 95%"}
@@ -94,10 +78,13 @@ def tolerances_from(given: "Tolerances | dict[str, float | None] | None") -> tup
     return Tolerances(**{k: float(v) for k, v in given.items()}), sources
 
 
-def select(run: str | Path, target: str, *, max_size_mb: float | None = None, max_ram_mb: float | None = None,
+def select(run: str | Path, target: "str | os.PathLike | Target", *, max_size_mb: float | None = None, max_ram_mb: float | None = None,
            max_latency_ms: float | None = None, min_accuracy: float | None = None,
            fmt: str | None = None, tolerances: "Tolerances | dict[str, float | None] | None" = None) -> dict:
     """Choose a row for ``target``, write ``RUN/selection.json`` and return it.
+
+    ``target``: a :class:`~edgeprune.targets.Target` (a build passes the one it
+    loaded), a built-in profile's name or a profile's ``.toml`` path.
 
     ``tolerances``: per objective the smallest difference that may decide
     (see :class:`Tolerances`; missing or None entries take the default).
@@ -114,9 +101,12 @@ def select(run: str | Path, target: str, *, max_size_mb: float | None = None, ma
     tol, tol_sources = tolerances_from(tolerances)
     if fmt is not None and fmt not in FORMATS:
         raise EdgepruneError(f"Unknown format {fmt!r}.", f"Use one of {', '.join(FORMATS)}.")
-    prof = _target_budgets_and_format(target)
+    from ..targets import Target, load_target
+
+    prof = load_target(target)
+    target_arg = prof.name if isinstance(target, Target) else str(target)
     bench_path = rd.bench_json(prof.name)
-    bench = _read_bench(bench_path, run, target)
+    bench = _read_bench(bench_path, run, target_arg)
     rows = rows_from_bench(bench)
     ship_fmt = fmt or prof.preferred_format
     if not any(r.format == ship_fmt for r in rows):
@@ -127,7 +117,7 @@ def select(run: str | Path, target: str, *, max_size_mb: float | None = None, ma
     budgets = Budgets(**{k: overrides[k] if overrides[k] is not None else getattr(prof.budgets, k) for k in BUDGETS})
     sources = {k: (BUDGETS[k][1] if overrides[k] is not None else f"target {prof.name}") for k in BUDGETS}
     outcome = choose(rows, budgets, ship_fmt, tol)
-    doc = selection_document(outcome, budgets, sources, tol_sources, prof=prof, target_arg=target, fmt=ship_fmt,
+    doc = selection_document(outcome, budgets, sources, tol_sources, prof=prof, target_arg=target_arg, fmt=ship_fmt,
                              fmt_source="--format" if fmt else f"preferred by target {prof.name}",
                              bench_path=bench_path, bench=bench, run=rd)
     kept = write_selection(rd, doc)
@@ -164,7 +154,7 @@ def row_json(v: Verdict) -> dict:
 
 
 def selection_document(outcome: Outcome, budgets: Budgets, sources: dict[str, str], tol_sources: dict[str, str], *,
-                       prof: TargetDefaults,
+                       prof: "Target",
                        target_arg: str, fmt: str, fmt_source: str, bench_path: Path, bench: dict,
                        run: RunDir) -> dict:
     """The JSON written to ``selection.json`` (see docs/run-directory.md)."""
@@ -172,7 +162,7 @@ def selection_document(outcome: Outcome, budgets: Budgets, sources: dict[str, st
     doc: dict[str, Any] = {
         "target": prof.name,
         "target_arg": target_arg,
-        "target_profile": prof.profile,
+        "target_profile": prof.to_json(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "bench": {"file": str(bench_path.relative_to(run.root)), "sha256": sha256_file(bench_path),
                   "mode": bench.get("mode"), "reference": bench.get("reference")},
@@ -180,7 +170,7 @@ def selection_document(outcome: Outcome, budgets: Budgets, sources: dict[str, st
         "format_policy": f"only {fmt} rows compete ({fmt_source}); ship bundles exactly the chosen file",
         "budgets": {k: {"limit": getattr(budgets, k), "objective": BUDGETS[k][0], "source": sources[k]}
                     for k in BUDGETS},
-        "budgets_rationale": prof.budgets_source or None,
+        "budgets_rationale": prof.budgets.source or None,
         "objectives": {obj: {"sense": sense, "unit": UNITS[obj]} for obj, sense in OBJECTIVES.items()},
         "figures_policy": "per objective, the best-provenance figure of the row: measured > measured-on-host > estimated",
         "tie_break": TIE_BREAK,

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..locks import clean_stage_temps, stage_lock
 from ..runio import atomic_dir, read_json, sha256_file, sha256_json
 from .inputs import ShipInputs, load_inputs
 from .manifest import MANIFEST, safe_name
+
+if TYPE_CHECKING:
+    from ..targets import Target
 
 __all__ = ["ship", "load_inputs", "ShipInputs"]
 
@@ -43,15 +47,17 @@ def _up_to_date(bundle: Path, key: str) -> bool:
     return True
 
 
-def ship(run: str | Path, target: str, sign_key: str | os.PathLike | None = None) -> Path:
+def ship(run: str | Path, target: "str | Target", sign_key: str | os.PathLike | None = None) -> Path:
     """Write (or keep, if current) ``RUN/ship/<target>/`` and return its path.
 
+    ``target``: the name the selection was made for, or the :class:`~edgeprune.targets.Target` itself.
     ``sign_key``: an ed25519 private key (PEM); the manifest gets ``manifest.json.sig``.
     """
+    from ..targets import Target
     from .bundle import build_bundle
     from .signing import load_private_key, sign_bundle
 
-    inp = load_inputs(run, target)
+    inp = load_inputs(run, target.name if isinstance(target, Target) else target)
     key_obj = load_private_key(sign_key) if sign_key else None  # a bad key fails before any work
     final = inp.run.ship_dir(inp.target)
     with stage_lock(inp.run.root, "ship"):
