@@ -11,7 +11,6 @@ allows it).
 from __future__ import annotations
 
 import datetime as _dt
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Iterator
 
 from .errors import EdgepruneError, NothingFeasible
 from .locks import clean_stage_temps
+from .log import info
 from .runio import RunDir, read_json, write_json
 
 DENSE_ID = "dense"  # export.sources.DENSE_ID (not imported: it pulls in numpy/torch-side modules)
@@ -44,7 +44,7 @@ def _reset_peak() -> bool:
 
 @contextmanager
 def _stage(name: str, log: list[dict]) -> Iterator[None]:
-    print(f"\n== {name} ==", file=sys.stderr, flush=True)
+    info(f"\n== {name} ==")
     reset = _reset_peak()
     t0 = time.perf_counter()
     rec: dict = {"stage": name}
@@ -158,19 +158,19 @@ def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None, to
             run_prune(cfg, out)
         with _stage("export", log):
             for f, why in skipped.items():
-                print(f"export: skipping {f}: {why}", file=sys.stderr, flush=True)
+                info(f"export: skipping {f}: {why}")
             wanted = None
             if screen:
                 res = screen_run(out)
                 screened = [{"candidate": s.candidate, "dominated_by": s.dominated_by} for s in res.screened]
                 for s in res.screened:
-                    print(f"export: skipping {s.candidate} (dominated before export by {s.dominated_by}: {s.reason}; "
-                          "without --screen it is kept)", file=sys.stderr, flush=True)
+                    info(f"export: skipping {s.candidate} (dominated before export by {s.dominated_by}: {s.reason}; "
+                          "without --screen it is kept)")
                 wanted = [*res.kept, DENSE_ID]
             _export(out, fmts, precisions, wanted, None if formats else _other_runnable(profile, fmts))
         with _stage("bench", log):
             if bench_is_current(out, profile, formats=fmts, candidates=wanted):
-                print(f"bench: {rd.bench_json(name)} covers every current artifact; kept", file=sys.stderr)
+                info(f"bench: {rd.bench_json(name)} covers every current artifact; kept")
             else:
                 bench_run(out, profile, formats=fmts, candidates=wanted)
         with _stage("select", log):
@@ -222,4 +222,4 @@ def _summary(rd: RunDir, target: str, bundle: Path, log: list[dict], fmts: list[
                      f"peak RAM {choice['peak_ram_mb']:.0f} MB ({prov.get('peak_ram_mb')})")
     lines.append(f"  bundle  {bundle}")
     lines.append(f"  check it on the device: edgeprune verify {bundle}")
-    print("\n".join(lines), file=sys.stderr, flush=True)
+    info("\n".join(lines))

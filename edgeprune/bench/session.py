@@ -11,13 +11,13 @@ reference models are measured alone at the start and the end of the session
 """
 from __future__ import annotations
 
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 from .. import __version__
+from ..log import info
 from ..runio import sha256_file
 from ..targets import Target
 from .artifacts import Artifact
@@ -33,7 +33,8 @@ Log = Callable[[str], None]
 
 
 def log_stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    """The default ``log`` of the bench functions: the ``edgeprune`` logger (:mod:`edgeprune.log`)."""
+    info(msg)
 
 
 def threads_to_use(profile_threads: int, cores: int, mode: str) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from ..log import info
 from ..errors import EdgepruneError, WriteFailed, write_error
 from ..precision import INT8, artifact_name
 from ..runio import TEMP_MARK, atomic_path, gzip_size, sha256_file
@@ -48,7 +48,7 @@ class Int8Settings:
 
 
 def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    info(msg)
 
 
 @contextlib.contextmanager

@@ -20,11 +20,11 @@ record). A full or read-only disk stops the export with one line.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 
+from ..log import info
 from ..errors import EdgepruneError, WriteFailed, write_error
 from ..locks import clean_stage_temps, stage_lock
 from ..models import ModelSpec
@@ -45,7 +45,7 @@ __all__ = ["DENSE_ID", "EXPORT_SCHEMA", "Int8Settings", "N_PARITY", "ParityInput
 
 
 def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    info(msg)
 
 
 def export_source(source: Source, formats: list[str], out_dir: Path, inputs: ParityInputs,

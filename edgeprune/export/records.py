@@ -10,9 +10,9 @@ each artifact; if that write fails, the artifact's new file is removed again
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+from ..log import info
 from .. import __version__
 from ..errors import WriteFailed
 from ..precision import FP32, INT8, PRECISIONS, record_entries
@@ -32,7 +32,7 @@ SKIP_HINT = "pass --formats {ok}"
 
 
 def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    info(msg)
 
 
 def exporter() -> dict:

@@ -20,12 +20,12 @@ edgeprune version as the driver (a node without it fails in one line, early).
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator, Protocol
 
 from ..cluster import connected, import_ray, one_line
 from ..errors import EdgepruneError
+from ..log import info
 from ..registry import Registry
 
 RETRIES = 2  # extra attempts per Ray task (worker/node death, RuntimeError, OSError)
@@ -171,8 +171,7 @@ class RayExecutor:
                         result = ray.get(ref)
                     except ray.exceptions.RayError as e:
                         failed.append((job.cid, one_line(e)))
-                        print(f"phase 3: {job.cid} failed after {self.retries + 1} attempts: {failed[-1][1]}",
-                              file=sys.stderr, flush=True)
+                        info(f"phase 3: {job.cid} failed after {self.retries + 1} attempts: {failed[-1][1]}")
                         continue
                     yield result
             status(f"phase 3 on Ray ({where})")

@@ -1,7 +1,12 @@
-"""Progress bars and one-line messages of the prune stage (stderr; stdout stays for results)."""
+"""Progress bars and one-line messages of the prune stage (stderr; stdout stays for results).
+
+Both follow the ``edgeprune`` logger's level (:mod:`edgeprune.log`): a script that silences it gets no bars either.
+"""
 from __future__ import annotations
 
 import sys
+
+from ..log import enabled, info
 
 
 def progress(iterable=None, **kw):
@@ -9,8 +14,9 @@ def progress(iterable=None, **kw):
     from tqdm.auto import tqdm
 
     kw.setdefault("leave", True)
+    kw.setdefault("disable", not enabled())
     return tqdm(iterable, file=sys.stderr, dynamic_ncols=True, **kw)
 
 
 def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    info(msg)

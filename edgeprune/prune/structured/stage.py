@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Iterator
 
 import torch
 
+from ...log import info
 from ...cachekey import stage_key
 from ...data import Dataset
 from ...models import ModelSpec, build, create_model
@@ -61,7 +61,7 @@ def time_limit(seconds: float) -> Iterator[None]:
 
 
 def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    info(msg)
 
 
 @dataclass
