@@ -10,10 +10,49 @@ Torch-free: bench, select and ship import it on the device too.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterator
 
 FP32, INT8 = "fp32", "int8"
 PRECISIONS = (FP32, INT8)
+
+
+@dataclass(frozen=True, order=True)
+class ArtifactKey:
+    """An artifact's identity: the candidate, the format and the precision.
+
+    Its :attr:`name` is the artifact's file name and the selection's row key;
+    :attr:`kind` is what calibrates its latency. A new variant (a field here)
+    changes names, keys and kinds in this one place. Granularity needs no
+    field: a structured candidate has its own id (``structured-<strategy>``).
+    """
+
+    candidate: str
+    format: str
+    precision: str = FP32
+
+    @property
+    def name(self) -> str:
+        """``dense.onnx``, ``dense.int8.onnx``."""
+        return f"{self.candidate}.{self.format}" if self.precision == FP32 else \
+            f"{self.candidate}.{self.precision}.{self.format}"
+
+    @property
+    def kind(self) -> str:
+        """``tflite`` for fp32, ``tflite.int8`` for int8 (a target calibration's ``kind``)."""
+        return self.format if self.precision == FP32 else f"{self.format}.{self.precision}"
+
+    @classmethod
+    def from_name(cls, name: str) -> "ArtifactKey":
+        """The key of a file name: ``x.int8.onnx`` -> (x, onnx, int8); ``x.onnx`` -> (x, onnx, fp32)."""
+        stem, _, fmt = name.rpartition(".")
+        head, _, tail = stem.rpartition(".")
+        if head and tail in PRECISIONS and tail != FP32:
+            return cls(head, fmt, tail)
+        return cls(stem, fmt, FP32)
+
+    def __str__(self) -> str:
+        return self.name
 
 
 def check_precisions(value: str | list[str] | tuple[str, ...] | None) -> list[str]:
@@ -35,8 +74,8 @@ def check_precisions(value: str | list[str] | tuple[str, ...] | None) -> list[st
 
 
 def artifact_name(cid: str, fmt: str, precision: str = FP32) -> str:
-    """``dense.onnx``, ``dense.int8.onnx``."""
-    return f"{cid}.{fmt}" if precision == FP32 else f"{cid}.{precision}.{fmt}"
+    """``dense.onnx``, ``dense.int8.onnx`` (:attr:`ArtifactKey.name`)."""
+    return ArtifactKey(cid, fmt, precision).name
 
 
 row_key = artifact_name  # selection rows are keyed by the artifact's file name

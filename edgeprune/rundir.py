@@ -5,6 +5,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .precision import FP32, ArtifactKey
+
 
 @dataclass(frozen=True)
 class RunDir:
@@ -81,8 +83,8 @@ class RunDir:
     def artifacts_dir(self) -> Path:
         return self.root / "artifacts"
 
-    def artifact(self, cid: str, fmt: str) -> Path:
-        return self.artifacts_dir / f"{cid}.{fmt}"
+    def artifact(self, cid: str, fmt: str, precision: str = FP32) -> Path:
+        return self.artifacts_dir / ArtifactKey(cid, fmt, precision).name
 
     def artifact_json(self, cid: str) -> Path:
         return self.artifacts_dir / f"{cid}.json"

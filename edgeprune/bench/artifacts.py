@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EdgepruneError
-from ..precision import FP32, artifact_name, entry_of, record_entries
+from ..precision import FP32, ArtifactKey, artifact_name, entry_of, record_entries
 from ..runtimes import RUNTIMES
-from .estimate import kind_of
 
 
 @dataclass(frozen=True)
@@ -28,17 +27,19 @@ class Artifact:
     precision: str = FP32  # part of the artifact's identity: fp32 | int8
 
     @property
+    def key(self) -> ArtifactKey:
+        return ArtifactKey(self.candidate, self.format, self.precision)
+
+    @property
     def kind(self) -> str:
-        """What calibrates its latency: the format, or ``<format>.int8`` (see estimate.kind_of)."""
-        return kind_of(self.format, self.precision)
+        """What calibrates its latency: the format, or ``<format>.int8``."""
+        return self.key.kind
+
 
 def _split_name(p: Path) -> tuple[str, str]:
     """``x.int8.onnx`` -> (``x``, ``int8``); ``x.onnx`` -> (``x``, ``fp32``)."""
-    from ..precision import PRECISIONS
-
-    stem = p.stem
-    head, _, tail = stem.rpartition(".")
-    return (head, tail) if head and tail in PRECISIONS and tail != FP32 else (stem, FP32)
+    key = ArtifactKey.from_name(p.name)
+    return key.candidate, key.precision
 
 
 def artifact_from_file(path: str | os.PathLike) -> Artifact:

@@ -42,6 +42,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
+from ..precision import ArtifactKey
 from ..targets import Calibration, Target
 
 #: factor by which an int8 estimate's band widens when no int8 latency is published for its runtime on the target
@@ -50,7 +51,7 @@ INT8_TRANSFER = 2.0
 
 def kind_of(fmt: str, precision: str) -> str:
     """``tflite`` for fp32, ``tflite.int8`` for int8 (the calibrations' :attr:`~edgeprune.targets.Calibration.kind`)."""
-    return fmt if precision == "fp32" else f"{fmt}.{precision}"
+    return ArtifactKey("", fmt, precision).kind
 
 
 def precision_fallback(entry: dict, precision: str, target: Target) -> dict:

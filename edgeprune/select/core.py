@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from ..precision import ArtifactKey
 from .noise import Comparison, Tolerances, compare
 
 # objective -> sense; "size_mb" is MB = 10^6 bytes of the artifact file
@@ -73,8 +74,7 @@ class Row:
     @property
     def key(self) -> str:
         """The artifact's file name: ``<candidate>.<format>``, ``<candidate>.int8.<format>``."""
-        return f"{self.candidate}.{self.format}" if self.precision == "fp32" else \
-            f"{self.candidate}.{self.precision}.{self.format}"
+        return ArtifactKey(self.candidate, self.format, self.precision).name
 
     def value(self, objective: str) -> float:
         return self.figures[objective].value

@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..precision import ArtifactKey
+
 SCHEMA_VERSION = 1
 FORMATS = ("onnx", "tflite")
 RUNTIMES = ("onnxruntime", "ai-edge-litert", "tflite-runtime", "tensorrt")
@@ -121,7 +123,7 @@ class Calibration:
     @property
     def kind(self) -> str:
         """What it calibrates: the format, with ``.int8`` for int8 references (``tflite.int8``)."""
-        return self.format if self.precision == "fp32" else f"{self.format}.{self.precision}"
+        return ArtifactKey(self.model, self.format, self.precision).kind
 
     @property
     def device_reference_ms(self) -> float:
