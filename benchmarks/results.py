@@ -41,6 +41,10 @@ def size(d: dict) -> str:
            "| latency encoded/dense | load ms dense/encoded | peak RAM MB dense/encoded |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in d["rows"]:
+        if r.get("error"):
+            out.append(f"| {r['model']} | {r['format']} | {r.get('precision', 'fp32')} | {r['sparsity']:.0%} | "
+                       f"export failed: {r['error']} |||||||||")
+            continue
         out.append(f"| {r['model']} | {r['format']} | {r.get('precision', 'fp32')} | {r['sparsity']:.0%} | {r['dense_bytes'] / 1e6:.2f} | "
                    f"{r['artifact_bytes'] / 1e6:.2f} | {r['gzip_bytes'] / 1e6:.2f} | {r['floor_bytes'] / 1e6:.2f} | "
                    f"{r['ratio_to_floor']:.3f} | {r['latency_ratio']:.3f} | {_load_ms(r)} | {_ram(r)} |")

@@ -79,7 +79,8 @@ def int8_settings():
 
 
 def export(spec, model, state: dict, sid: str, work: Path, formats: list[str], precisions: list[str]) -> dict:
-    """Run edgeprune's export pipeline on ``state``; returns the ``<id>.json`` record."""
+    """Run edgeprune's export pipeline on ``state``; returns the ``<id>.json`` record (failed entries hold
+    ``error``: they become error rows, the others are measured)."""
     from safetensors.torch import save_file
 
     from edgeprune.export import ParityInputs, Source, export_source
@@ -96,9 +97,9 @@ def export(spec, model, state: dict, sid: str, work: Path, formats: list[str], p
     source = Source(sid, weights, weights.name, spec, [1, 3, 32, 32], load)
     record = export_source(source, formats, work, ParityInputs(x, "random-normal(seed=0, n=16)"), precisions,
                            int8_settings() if "int8" in precisions else None)
-    errors = {f"{f}/{p}": e["error"] for (f, p), e in record_entries(record).items() if "error" in e}
-    if errors:
-        raise SystemExit(f"export of {sid} failed: {errors}")
+    for (f, p), e in record_entries(record).items():
+        if "error" in e:
+            print(f"export of {sid} {f}/{p} failed: {e['error']}", file=sys.stderr, flush=True)
     return record
 
 
@@ -158,7 +159,15 @@ def peak_ram(path: Path, layout: str, repeats: int = 2) -> dict:
             "peak_ram_mb_runs": [r["peak_ram_mb"] for r in runs], "load_ms": statistics.median(r["load_ms"] for r in runs)}
 
 
-def run(models: list[str], sparsities: list[float], formats: list[str], precisions: list[str]) -> dict:
+def _ok(rec: dict, f: str, prec: str) -> bool:
+    from edgeprune.precision import entry_of
+
+    e = entry_of(rec, f, prec)
+    return bool(e) and "error" not in e
+
+
+def run(models: list[str], sparsities: list[float], formats: list[str], precisions: list[str],
+        save=lambda doc: None) -> dict:
     from edgeprune.export import get_format
     from edgeprune.precision import entry_of
 
@@ -171,26 +180,38 @@ def run(models: list[str], sparsities: list[float], formats: list[str], precisio
             print(f"[{name}] dense export ...", file=sys.stderr, flush=True)
             dense_rec = export(spec, model, masked_state(model, 0.0), "dense", work, formats, precisions)
             dense_ram = {(f, p): peak_ram(work / entry_of(dense_rec, f, p)["file"], get_format(f).layout)
-                         for f in formats for p in precisions}
+                         for f in formats for p in precisions if _ok(dense_rec, f, p)}
             for s in sparsities:
                 sid = f"s{int(round(s * 100))}"
                 print(f"[{name}] {sid} export ...", file=sys.stderr, flush=True)
                 rec = export(spec, model, masked_state(model, s), sid, work, formats, precisions)
                 for f in formats:
                     for prec in precisions:
+                        if not (_ok(rec, f, prec) and _ok(dense_rec, f, prec)):
+                            bad = entry_of(rec, f, prec) if not _ok(rec, f, prec) else entry_of(dense_rec, f, prec)
+                            rows.append({"model": name, "sparsity": s, "format": f, "precision": prec,
+                                         "error": (bad or {}).get("error", "not exported")})
+                            print(f"{name} {s:.2f} {f} {prec}: {rows[-1]['error']}", file=sys.stderr, flush=True)
+                            continue
                         rows.append(_row(name, s, f, prec, rec, dense_rec, work, get_format(f).layout,
                                          dense_ram[f, prec]))
                         print(_fmt_row(rows[-1]), file=sys.stderr, flush=True)
                 for f in formats:  # keep the temp dir small for vgg11
                     for prec in precisions:
-                        (work / entry_of(rec, f, prec)["file"]).unlink()
+                        if _ok(rec, f, prec):
+                            (work / entry_of(rec, f, prec)["file"]).unlink()
             del model
+            save(_doc(rows, precisions, dense_rec))  # a later model's crash keeps this one's rows
+    return _doc(rows, precisions, dense_rec)
+
+
+def _doc(rows: list[dict], precisions: list[str], dense_rec: dict) -> dict:
     return {"benchmark": "size", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": "python benchmarks/size.py " + " ".join(sys.argv[1:]), "note": NOTE,
             "host": {"machine": platform.machine(), "cpu": _cpu_name(), "cores": os.cpu_count(),
                      "python": platform.python_version()},
             "precisions": precisions,
-            "versions": {k: v for e in dense_rec["formats"].values()
+            "versions": {k: v for e in dense_rec["formats"].values() if "error" not in e
                          for k, v in {**e["converter"], e["parity"]["runtime"]: e["parity"]["version"]}.items()},
             "rows": rows}
 
@@ -256,15 +277,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default=str(HERE / "size.json"))
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from edgeprune.runio import write_json
+
+    out = Path(args.out)
     doc = run(args.models.split(","), [float(s) for s in args.sparsities.split(",")], args.formats.split(","),
-              args.precisions.split(","))
+              args.precisions.split(","), save=lambda d: write_json(out, d))
     print(NOTE)
     print(HEADER)
     for r in doc["rows"]:
-        print(_fmt_row(r))
-    out = Path(args.out)
-    from edgeprune.runio import write_json
-
+        print(_fmt_row(r) if "error" not in r else f"{r['model']:<9} {r['sparsity']:>4.2f} {r['format']:<6} "
+              f"{r['precision']:<4} error: {r['error']}")
     write_json(out, doc)
     print(f"wrote {out}")
 
