@@ -9,7 +9,9 @@ fine-tuning: export + bench + select + ship, plus prune's own non-training work.
     python benchmarks/pipeline.py                    # raspberry-pi-4, fresh run dir
     python benchmarks/pipeline.py --target jetson-nano   # -> pipeline-jetson-nano.json
 
-The default target writes pipeline.json, any other pipeline-<target>.json.
+    python benchmarks/pipeline.py --name pipeline-both -- --granularity both
+
+The default target writes pipeline.json, any other pipeline-<target>.json (or --name).
 """
 from __future__ import annotations
 
@@ -43,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--target", default=DEFAULT_TARGET)
     p.add_argument("--out", help="run directory (default: a fresh temp dir)")
     p.add_argument("--resume", action="store_true", help="keep an existing --out (measures a resumed build)")
+    p.add_argument("--name", help="JSON name (default: pipeline, or pipeline-<target> for another target); e.g. "
+                   "pipeline-both for a build with -- --granularity both")
     p.add_argument("extra", nargs="*", help="extra arguments for edgeprune build (after --)")
     args = p.parse_args(argv)
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="edgeprune-pipeline-")) / "run"
@@ -90,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {s['stage']} | {s['seconds']:.1f} | {s['peak_rss_mb']:.0f} |")
     print(f"dense training {dense_train_s:.0f} s, fine-tuning {finetune_s:.0f} s; "
           f"outside training: {doc['share_outside_fine_tuning']:.0%}; export+bench+select+ship: {doc['share_export_bench_select_ship']:.0%}")
-    name = "pipeline" if args.target == DEFAULT_TARGET else f"pipeline-{args.target}"
+    name = args.name or ("pipeline" if args.target == DEFAULT_TARGET else f"pipeline-{args.target}")
     print(f"wrote {save(name, doc)}")
     return 0
 

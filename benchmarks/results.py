@@ -186,7 +186,7 @@ def screen(d: dict) -> str:
 
 def main() -> int:
     parts = []
-    for name, render in (("size", size), ("size-tflite-split", size), ("pipeline", pipeline), ("pipeline-jetson-nano", pipeline), ("repeat", repeat), ("contention", contention),
+    for name, render in (("size", size), ("size-tflite-split", size), ("pipeline", pipeline), ("pipeline-both", pipeline), ("pipeline-jetson-nano", pipeline), ("repeat", repeat), ("contention", contention),
                          ("latency", lambda d: with_markdown(d, "Latency")), ("int8", int8),
                          ("quality-quick", lambda d: quality(d, "Quality, --quick")),
                          ("quality", lambda d: quality(d, "Quality")), ("scale", scale), ("screen", screen),

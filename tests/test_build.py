@@ -188,3 +188,24 @@ def test_build_exports_and_benches_only_the_formats_the_target_runs(tmp_path):
     assert {r["format"] for r in read_json(rd.bench_json("onnx-board"))["rows"]} == {"onnx"}
     build = read_json(out / "build.json")
     assert build["formats"] == ["onnx"] and build["skipped_formats"]["tflite"].startswith(why)
+
+
+def test_build_defaults_to_structured_and_says_why(tmp_path, monkeypatch):
+    """The CLI's build prunes structured only unless asked, says so once its inputs are valid, and passes
+    an explicit --granularity through without the note."""
+    from click.testing import CliRunner
+
+    from edgeprune.cli import BUILD_GRANULARITY_NOTE, main
+
+    seen = {}
+
+    def fake_prune(cfg, out):
+        seen["granularity"] = cfg.granularity
+        raise SystemExit(0)  # stop before any work
+
+    monkeypatch.setattr("edgeprune.prune.run_prune", fake_prune)
+    res = CliRunner().invoke(main, ["build", "--target", "raspberry-pi-4", "--out", str(tmp_path / "r")])
+    assert seen["granularity"] == "structured" and BUILD_GRANULARITY_NOTE in res.stderr
+    res = CliRunner().invoke(main, ["build", "--target", "raspberry-pi-4", "--granularity", "both",
+                                    "--out", str(tmp_path / "r2")])
+    assert seen["granularity"] == "both" and BUILD_GRANULARITY_NOTE not in res.stderr
