@@ -289,6 +289,64 @@ def test_wide_conv_split_gets_uint8_indices_and_runs_like_the_dense_file(wide_co
             np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-5)
 
 
+def _zero_point_vectors(data: bytes) -> list[tuple[int, int]]:
+    """``(position in the file, length)`` of every tensor's zero-point vector, read with the flatbuffer reader."""
+    S = sparse_tflite._schema()
+    model = S.Model.GetRootAs(data, 0)
+    out = []
+    for si in range(model.SubgraphsLength()):
+        sg = model.Subgraphs(si)
+        for ti in range(sg.TensorsLength()):
+            q = sg.Tensors(ti).Quantization()
+            if q is not None and q.ZeroPointLength():
+                out.append((q._tab.Vector(q._tab.Offset(10)), q.ZeroPointLength()))  # field 3: zero_point
+    return out
+
+
+def test_pack_model_writes_each_distinct_vector_once(wide_conv, monkeypatch):
+    """Every per-channel int8 tensor's all-zero int64 zero points (8 B a channel) point at one shared vector
+    per length, the file reads back to the same ModelT and LiteRT runs it bit-exactly like the dense file."""
+    import flatbuffers
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgeprune.export import tflite_flat
+
+    def encoded(dedup: bool) -> bytes:
+        model = sparse_tflite.load_model(wide_conv["int8"])
+        sparse_tflite.sparsify_model(model)
+        if not dedup:
+            monkeypatch.setattr(tflite_flat, "_dedup_builder", flatbuffers.Builder)
+        data = sparse_tflite.pack_model(model)
+        monkeypatch.undo()
+        return data
+
+    shared, plain = encoded(True), encoded(False)
+    zps = _zero_point_vectors(shared)
+    per_channel = [(pos, n) for pos, n in zps if n > 1]
+    assert len(per_channel) >= 6  # 3 conv filters (one split in two) and their biases
+    assert len({pos for pos, _ in per_channel}) == len({n for _, n in per_channel})  # one vector per length
+    assert len({pos for pos, _ in _zero_point_vectors(plain)}) == len(zps)
+    saved = sum(8 * n for _, n in per_channel) - sum(8 * n for n in {n for _, n in per_channel})
+    assert len(shared) <= len(plain) - saved
+    # same tensors, same parameters, and the same outputs as the dense int8 file
+    a, b = sparse_tflite.load_model(shared), sparse_tflite.load_model(plain)
+    for ta, tb in zip(a.subgraphs[0].tensors, b.subgraphs[0].tensors):
+        assert ta.name == tb.name and list(ta.shape) == list(tb.shape)
+        assert (ta.quantization is None) == (tb.quantization is None)
+        if ta.quantization is not None:
+            np.testing.assert_array_equal(ta.quantization.zeroPoint, tb.quantization.zeroPoint)
+            np.testing.assert_array_equal(ta.quantization.scale, tb.quantization.scale)
+    x = np.random.default_rng(3).standard_normal((1, 8, 8, 3)).astype(np.float32)
+    outs = []
+    for blob in (wide_conv["int8"], shared):
+        it = Interpreter(model_content=blob, num_threads=1)
+        it.allocate_tensors()
+        it.set_tensor(it.get_input_details()[0]["index"], x)
+        it.invoke()
+        outs.append(it.get_tensor(it.get_output_details()[0]["index"]))
+    np.testing.assert_array_equal(outs[1], outs[0])
+
+
 def test_litert_refuses_densify_fed_int8_fully_connected(int8_run, monkeypatch):
     """Why int8 FULLY_CONNECTED weights stay dense: XNNPACK fails to prepare them behind DENSIFY.
 

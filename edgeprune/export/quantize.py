@@ -156,14 +156,20 @@ def quantize_tflite_bytes(dense: bytes, calib_nhwc: np.ndarray) -> bytes:
 def quantize_tflite(converted: Converted, calib: np.ndarray) -> Converted:
     """int8 ``.tflite`` of ``converted.dense`` calibrated on NCHW ``calib``, then CSR-encoded."""
     from ..runtimes import to_layout
+
+    data, encoding = encode_int8_tflite(quantize_tflite_bytes(converted.dense, to_layout(calib, "NHWC")))
+    return Converted(data, encoding, {"quantization": {**TFLITE_SCHEME, "version": dist_version("ai-edge-quantizer")}})
+
+
+def encode_int8_tflite(dense_int8: bytes) -> tuple[bytes, dict]:
+    """The shipped int8 ``.tflite`` of a dense int8 one: CSR + DENSIFY weights, short names; and its encoding stats."""
     from .sparse_tflite import load_model, pack_model, sparsify_model
     from .tflite_format import shorten_names
 
-    flat = load_model(quantize_tflite_bytes(converted.dense, to_layout(calib, "NHWC")))
+    flat = load_model(dense_int8)
     encoding = sparsify_model(flat)
     shorten_names(flat)
-    return Converted(pack_model(flat), encoding, {"quantization": {**TFLITE_SCHEME,
-                                                                   "version": dist_version("ai-edge-quantizer")}})
+    return pack_model(flat), encoding
 
 
 #: format name -> int8 quantizer (Converted fp32 with .dense, NCHW calibration images) -> Converted int8

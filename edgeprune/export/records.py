@@ -25,7 +25,8 @@ from .formats import FORMATS
 #: 3: both of the above, and int8 sparse ONNX encoded under the same RAM limit
 #: 4: TFLite convs with no dimension <= 256 split along output channels (uint8 CSR indices), sparse tensors
 #:    without their (DENSIFY output's) quantization copy
-EXPORT_SCHEMA = 4
+#: 5: TFLite table vectors written once (shared int64 zero points)
+EXPORT_SCHEMA = 5
 
 #: how to leave failed formats out, on the command the user ran ({ok}: the formats that worked)
 SKIP_HINT = "pass --formats {ok}"
