@@ -89,9 +89,19 @@ class RunDir:
     def artifact_json(self, cid: str) -> Path:
         return self.artifacts_dir / f"{cid}.json"
 
+    def artifact_ids(self) -> list[str]:
+        """Ids with an export record (``artifacts/<id>.json``), sorted; temps of a killed export are not."""
+        if not self.artifacts_dir.is_dir():
+            return []
+        return sorted(p.stem for p in self.artifacts_dir.glob("*.json") if not p.name.startswith("."))
+
     # bench / select / ship
+    @property
+    def bench_dir(self) -> Path:
+        return self.root / "bench"
+
     def bench_json(self, target: str) -> Path:
-        return self.root / "bench" / f"{target}.json"
+        return self.bench_dir / f"{target}.json"
 
     @property
     def selection_json(self) -> Path:
@@ -104,3 +114,16 @@ class RunDir:
 
     def ship_dir(self, target: str) -> Path:
         return self.root / "ship" / target
+
+    def manifest_json(self, target: str) -> Path:
+        """The ship bundle's manifest."""
+        return self.ship_dir(target) / "manifest.json"
+
+    # build
+    @property
+    def build_json(self) -> Path:
+        return self.root / "build.json"
+
+    @property
+    def screen_json(self) -> Path:
+        return self.root / "screen.json"
