@@ -64,12 +64,13 @@ class RunDir:
     def candidate_json(self, cid: str) -> Path:
         return self.candidate_dir(cid) / "candidate.json"
 
-    def candidate_weights(self, cid: str) -> Path:
-        return self.candidate_dir(cid) / "model.safetensors"
+    def candidate_weights(self, cid: str, recorded: str | None = None) -> Path:
+        """The candidate's weights (``recorded``: the name its candidate.json gives, if any)."""
+        return self.candidate_dir(cid) / (recorded or "model.safetensors")
 
-    def candidate_structure(self, cid: str) -> Path:
+    def candidate_structure(self, cid: str, recorded: str | None = None) -> Path:
         """Channel plan of a structured candidate (absent for unstructured ones)."""
-        return self.candidate_dir(cid) / "structure.json"
+        return self.candidate_dir(cid) / (recorded or "structure.json")
 
     def candidate_ids(self) -> list[str]:
         """Finished candidates (those whose candidate.json exists), sorted."""
@@ -86,6 +87,10 @@ class RunDir:
     def artifact(self, cid: str, fmt: str, precision: str = FP32) -> Path:
         return self.artifacts_dir / ArtifactKey(cid, fmt, precision).name
 
+    def artifact_file(self, name: str) -> Path:
+        """An artifact by the file name its record gives (``entry["file"]``)."""
+        return self.artifacts_dir / name
+
     def artifact_json(self, cid: str) -> Path:
         return self.artifacts_dir / f"{cid}.json"
 
@@ -94,6 +99,10 @@ class RunDir:
         if not self.artifacts_dir.is_dir():
             return []
         return sorted(p.stem for p in self.artifacts_dir.glob("*.json") if not p.name.startswith("."))
+
+    def recorded(self, relative: str | os.PathLike) -> Path:
+        """A path one record gives relative to the run (e.g. selection.json's ``bench.file``)."""
+        return self.root / relative
 
     # bench / select / ship
     @property

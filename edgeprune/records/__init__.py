@@ -3,11 +3,11 @@
 Each record is a dataclass over the file's top-level keys (docs/run-directory.md
 lists them; tests/test_records.py keeps the two in step) with one reader that
 validates (:meth:`Record.read`) and one writer (:meth:`Record.write`,
-:func:`write_record`). Unknown keys round-trip in ``extra``. Stdlib only.
+:func:`write_document`). Unknown keys round-trip in ``extra``. Stdlib only.
 """
 from __future__ import annotations
 
-from .base import ABSENT, Record, write_record
+from .base import ABSENT, Record, write_document
 from .bench import BenchRecord, BenchRow
 from .export import ArtifactRecord
 from .prune import (DENSE, STRUCTURED, UNSTRUCTURED, CandidateRecord, RangesRecord, RunRecord, StrategiesRecord,
@@ -22,4 +22,4 @@ RECORDS: tuple[type[Record], ...] = (RunRecord, RangesRecord, StructuredRangesRe
 
 __all__ = ["ABSENT", "DENSE", "RECORDS", "STRUCTURED", "UNSTRUCTURED", "ArtifactRecord", "BenchRecord", "BenchRow",
            "BuildRecord", "CandidateRecord", "ManifestRecord", "RangesRecord", "Record", "RunRecord",
-           "SelectionRecord", "StrategiesRecord", "StructuredRangesRecord", "granularity_of", "write_record"]
+           "SelectionRecord", "StrategiesRecord", "StructuredRangesRecord", "granularity_of", "write_document"]

@@ -152,6 +152,6 @@ class Record:
         return default if value is ABSENT else value
 
 
-def write_record(cls: type[Record], path: str | os.PathLike, doc: dict) -> Path:
+def write_document(cls: type[Record], path: str | os.PathLike, doc: dict) -> Path:
     """Validate ``doc`` as ``cls`` and write it: the one writer of every stage's document."""
     return cls.from_json(doc, path, "This is a bug in edgeprune: please report it.").write(path)
