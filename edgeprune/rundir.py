@@ -7,6 +7,9 @@ from pathlib import Path
 
 from .precision import FP32, ArtifactKey
 
+#: file names inside a candidate's folder (writers fill a temp folder with them, then rename it into place)
+CANDIDATE_FILE, WEIGHTS_FILE, STRUCTURE_FILE = "candidate.json", "model.safetensors", "structure.json"
+
 
 @dataclass(frozen=True)
 class RunDir:
@@ -62,21 +65,21 @@ class RunDir:
         return self.candidates_dir / cid
 
     def candidate_json(self, cid: str) -> Path:
-        return self.candidate_dir(cid) / "candidate.json"
+        return self.candidate_dir(cid) / CANDIDATE_FILE
 
     def candidate_weights(self, cid: str, recorded: str | None = None) -> Path:
         """The candidate's weights (``recorded``: the name its candidate.json gives, if any)."""
-        return self.candidate_dir(cid) / (recorded or "model.safetensors")
+        return self.candidate_dir(cid) / (recorded or WEIGHTS_FILE)
 
     def candidate_structure(self, cid: str, recorded: str | None = None) -> Path:
         """Channel plan of a structured candidate (absent for unstructured ones)."""
-        return self.candidate_dir(cid) / (recorded or "structure.json")
+        return self.candidate_dir(cid) / (recorded or STRUCTURE_FILE)
 
     def candidate_ids(self) -> list[str]:
         """Finished candidates (those whose candidate.json exists), sorted."""
         if not self.candidates_dir.exists():
             return []
-        return sorted(p.parent.name for p in self.candidates_dir.glob("*/candidate.json")
+        return sorted(p.parent.name for p in self.candidates_dir.glob(f"*/{CANDIDATE_FILE}")
                       if not p.parent.name.startswith("."))  # not a temp folder of a killed prune
 
     # export stage
