@@ -42,6 +42,11 @@ class RunDir:
         return self.root / "data" / "test.npz"
 
     @property
+    def calib_npz(self) -> Path:
+        """int8 calibration images from the training split (written by export)."""
+        return self.root / "data" / "calib.npz"
+
+    @property
     def ranges_json(self) -> Path:
         return self.root / "ranges.json"
 
@@ -131,7 +136,18 @@ class RunDir:
         """The ship bundle's manifest."""
         return self.ship_dir(target) / "manifest.json"
 
-    # build
+    # locks and build
+    @property
+    def locks_dir(self) -> Path:
+        return self.root / ".locks"
+
+    def lock_file(self, stage: str) -> Path:
+        return self.locks_dir / f"{stage}.lock"
+
+    def lock_holder_json(self, stage: str) -> Path:
+        """PID, command line, host and start of the command holding ``stage``'s lock."""
+        return self.locks_dir / f"{stage}.holder.json"
+
     @property
     def build_json(self) -> Path:
         return self.root / "build.json"

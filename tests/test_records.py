@@ -62,7 +62,7 @@ def test_unknown_keys_round_trip_and_absent_fields_stay_absent(tmp_path):
 @pytest.mark.parametrize("content, problem", [
     ("[1, 2]", "holds a JSON list, not an object"),
     ('{"id": "x", "sha256": 3}', "'sha256' is a number, not a string"),
-    ('{"signal": "product"}', "has no 'id'"),
+    ('{"id": "x", "epochs": "3"}', "'epochs' is a string, not a number"),
     ("{not json", "is not readable JSON"),
 ])
 def test_a_bad_record_is_one_line_naming_file_problem_and_fix(tmp_path, content, problem):
@@ -99,3 +99,8 @@ def test_docs_list_every_field_of_every_record(cls):
     named = set(re.findall(r'"([A-Za-z0-9_]+)"\s*:', section)) | set(re.findall(r"`([A-Za-z0-9_]+)`", section))
     missing = [f for f in cls.fields() if f not in named]
     assert not missing, f"docs/run-directory.md '{cls.DOC}' does not list {missing} of {cls.__name__}"
+
+
+def test_a_required_field_missing_is_named():
+    with pytest.raises(EdgepruneError, match=r"^run.json has no 'model'\. Run 'edgeprune prune'"):
+        RunRecord.from_json({"data": {}, "dense": {}}, "run.json")

@@ -93,7 +93,7 @@ class CandidateRecord(Record):
     FIX = "Re-run 'edgeprune prune' with the same options: it rebuilds the candidate."
     DOC = "## candidates/<id>/candidate.json"
 
-    id: str
+    id: str = ABSENT  # always written; tests' hand-made files may lack it (the folder name is the id)
     granularity: str = ABSENT
     signal: str | None = ABSENT
     strategy: str = ABSENT
