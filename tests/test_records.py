@@ -104,3 +104,14 @@ def test_docs_list_every_field_of_every_record(cls):
 def test_a_required_field_missing_is_named():
     with pytest.raises(EdgepruneError, match=r"^run.json has no 'model'\. Run 'edgeprune prune'"):
         RunRecord.from_json({"data": {}, "dense": {}}, "run.json")
+
+
+def test_select_on_the_fixture_run_makes_the_selection_it_holds(tmp_path):
+    from edgeprune.select import select
+
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE, run)
+    before = SelectionRecord.read(RunDir(FIXTURE).selection_json)
+    after = select(run, "raspberry-pi-4")
+    assert after["choice"]["key"] == before.choice["key"] and after["front"] == before.front
+    assert [r["key"] for r in after["rows"]] == [r["key"] for r in before.rows]
