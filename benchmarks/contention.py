@@ -113,10 +113,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from edgeprune.bench.reference import ensure_reference
     from edgeprune.bench.artifacts import run_artifacts
+    from edgeprune.runio import RunDir
     from edgeprune.targets import load_target
 
     run = Path(args.run)
-    arts = [a for a in run_artifacts(run / "artifacts", run) if a.format == args.format and not a.export_error]
+    arts = [a for a in run_artifacts(RunDir(run)) if a.format == args.format and not a.export_error]
     dense = next((a for a in arts if a.candidate == "dense"), None)
     other = next((a for a in arts if a.candidate != "dense"), None)
     if dense is None or other is None:

@@ -19,7 +19,8 @@ from typing import Iterator
 from .errors import EdgepruneError, NothingFeasible
 from .locks import clean_stage_temps
 from .log import info
-from .runio import RunDir, read_json, write_json
+from .records import BuildRecord, SelectionRecord, write_document
+from .runio import RunDir
 
 DENSE_ID = "dense"  # export.sources.DENSE_ID (not imported: it pulls in numpy/torch-side modules)
 
@@ -201,7 +202,7 @@ def _write_log(rd: RunDir, doc: dict, quiet: bool) -> None:
         return
     try:
         clean_stage_temps(rd.root, "build")
-        write_json(rd.root / "build.json", doc)
+        write_document(BuildRecord, rd.build_json, doc)
     except (EdgepruneError, OSError):
         if not quiet:
             raise
@@ -209,8 +210,7 @@ def _write_log(rd: RunDir, doc: dict, quiet: bool) -> None:
 
 def _summary(rd: RunDir, target: str, bundle: Path, log: list[dict], fmts: list[str], skipped: dict[str, str],
              screened: list[dict] | None) -> None:
-    sel = read_json(rd.selection_json)
-    choice = sel.get("choice") or {}
+    choice = SelectionRecord.read(rd.selection_json).get("choice") or {}
     lines = ["", f"edgeprune build: {target}"]
     lines += [f"  {r['stage']:<7} {r['seconds']:>7.1f} s" for r in log]
     lines.append(f"  formats {', '.join(fmts)}" + "".join(f"; skipped {f}: {why}" for f, why in skipped.items()))

@@ -25,7 +25,6 @@ from typing import Callable, Iterator
 from .errors import EdgepruneError, write_error
 from .runio import RunDir, clean_stale_temps, write_json
 
-LOCK_DIR = ".locks"
 
 #: stage -> (folder relative to the run, final names whose temps are the stage's, recursive)
 STAGE_TEMPS: dict[str, list[tuple[str, tuple[str, ...], bool]]] = {
@@ -66,9 +65,8 @@ def stage_lock(run: str | os.PathLike, stage: str) -> Iterator[None]:
     """Hold ``RUN/.locks/<stage>.lock`` for the block, or raise :class:`Busy` naming the holder."""
     from filelock import FileLock, Timeout
 
-    folder = Path(run) / LOCK_DIR
-    lock_path = folder / f"{stage}.lock"
-    holder = folder / f"{stage}.holder.json"
+    rd = RunDir(run)
+    folder, lock_path, holder = rd.locks_dir, rd.lock_file(stage), rd.lock_holder_json(stage)
     lock = FileLock(str(lock_path), timeout=0, thread_local=False)
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -551,7 +551,7 @@ def test_malformed_cifar_batch_is_one_line_and_writes_nothing(tmp_path, batch, m
 @pytest.mark.parametrize("name, args, match", [
     ("selection.json", ["ship", "{run}", "--target", str(TARGET_FILE)], "selection.json holds a JSON list"),
     ("run.json", ["export", "{run}"], "run.json holds a JSON list"),
-    (f"bench/{TARGET.name}.json", ["select", "{run}", "--target", str(TARGET_FILE)], "has no rows"),
+    (f"bench/{TARGET.name}.json", ["select", "{run}", "--target", str(TARGET_FILE)], f"{TARGET.name}.json holds a JSON list"),
 ])
 def test_json_that_is_not_an_object_is_one_line(shipped, name, args, match):
     (shipped / name).write_text("[]")

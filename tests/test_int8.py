@@ -413,7 +413,7 @@ def test_a_model_that_quantizes_badly_is_rejected_with_its_reason(fake_run_copy)
     assert records["dense"]["int8"]["formats"]["onnx"]["agreement"]["passed"]
     from edgeprune.bench.artifacts import run_artifacts
 
-    arts = {(a.candidate, a.precision): a for a in run_artifacts(rd.artifacts_dir, rd.root)}
+    arts = {(a.candidate, a.precision): a for a in run_artifacts(rd)}
     assert "rejected" in arts[CID, "int8"].export_error and arts["dense", "int8"].export_error is None
 
 

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from ..errors import EdgepruneError
 from ..locks import clean_stage_temps, stage_lock
-from ..runio import RunDir, read_json
+from ..records import BenchRecord
+from ..runio import RunDir
 from ..targets import Target, load_target
 from .device import HOST_ESTIMATE, ON_DEVICE, detect, host_info
 from .remote import bench_run_ray
@@ -78,8 +79,7 @@ def bench_run(run: str | os.PathLike, target: str | Target, on_device: bool | No
     if not rd.root.is_dir():
         raise EdgepruneError(f"Run directory {rd.root} does not exist.", "Check the RUN path.")
     prof = load_target(target)
-    artifacts = _only(run_artifacts(rd.artifacts_dir, rd.root) if rd.artifacts_dir.is_dir() else [], formats,
-                      candidates)
+    artifacts = _only(run_artifacts(rd), formats, candidates)
     if not artifacts:
         what = f"no exported {'/'.join(formats)} artifacts" if formats else "no exported artifacts"
         raise EdgepruneError(f"{rd.artifacts_dir} holds {what} (<id>.json).", f"Run 'edgeprune export {run}' first.")
@@ -90,7 +90,7 @@ def bench_run(run: str | os.PathLike, target: str | Target, on_device: bool | No
         clean_stage_temps(rd.root, "bench")
         out = _measure_and_write(artifacts, prof, on_device, eval_npz, "data/test.npz", settings, log,
                                  rd.bench_json(prof.name))
-    doc = read_json(out)
+    doc = BenchRecord.read(out).to_json()
     if echo:
         print(format_summary(doc))
         log(f"wrote {out} in {doc['seconds']:.0f} s")
@@ -112,7 +112,7 @@ def bench_files(paths: list[str | os.PathLike], target: str | Target, on_device:
         raise EdgepruneError(f"Eval set {npz} does not exist.", "Give the .npz with x, y (a ship bundle's eval.npz or RUN/data/test.npz).")
     dest = Path(out) if out else Path(f"bench-{prof.name}.json")
     written = _measure_and_write(artifacts, prof, on_device, npz, npz.name if npz else None, settings, log, dest)
-    doc = read_json(written)
+    doc = BenchRecord.read(written).to_json()
     if echo:
         print(format_summary(doc))
         log(f"wrote {written} in {doc['seconds']:.0f} s")
@@ -162,17 +162,13 @@ def bench_is_current(run: str | os.PathLike, target: str | Target, formats: list
     path = rd.bench_json(prof.name)
     if not path.is_file() or not rd.artifacts_dir.is_dir():
         return False
-    try:
-        doc = read_json(path)
-    except ValueError:
+    bench = BenchRecord.read_or_none(path)
+    if bench is None:
         return False
-    rows = doc.get("rows", []) if isinstance(doc, dict) else []
-    if not isinstance(rows, list):
-        return False
-    rows = [r for r in rows if isinstance(r, dict)]
+    rows = bench.to_json()["rows"]
     failed = {id(r) for r in failed_rows({"rows": rows})}  # a failed artifact is benched again
     have = {(r.get("candidate"), r.get("format"), r.get("precision") or "fp32", r.get("sha256"))
             for r in rows if id(r) not in failed}
-    current = _only(run_artifacts(rd.artifacts_dir, rd.root), formats, candidates)
+    current = _only(run_artifacts(rd), formats, candidates)
     want = {(a.candidate, a.format, a.precision, a.expected_sha256) for a in current}
     return bool(want) and want <= have

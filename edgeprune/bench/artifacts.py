@@ -1,13 +1,14 @@
 """The artifacts to bench: those ``edgeprune export`` recorded in a run, or files given on the command line."""
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EdgepruneError
-from ..precision import FP32, ArtifactKey, artifact_name, entry_of, record_entries
+from ..precision import FP32, ArtifactKey, artifact_name
+from ..records import DENSE, ArtifactRecord
+from ..rundir import RunDir
 from ..runtimes import RUNTIMES
 
 
@@ -53,40 +54,36 @@ def artifact_from_file(path: str | os.PathLike) -> Artifact:
     fmt = p.suffix.lstrip(".")
     cid, precision = _split_name(p)
     layout = None
-    meta = p.with_name(f"{cid}.json")
-    if meta.is_file():
-        try:
-            layout = (entry_of(json.loads(meta.read_text()), fmt, precision) or {}).get("layout")
-        except (ValueError, TypeError, AttributeError):
-            layout = None
+    record = ArtifactRecord.read_or_none(p.with_name(f"{cid}.json"))
+    if record is not None:
+        layout = (record.entry(fmt, precision) or {}).get("layout")
     return Artifact(p, cid, fmt, p.name, layout, precision=precision)
 
 
-def run_artifacts(artifacts_dir: Path, root: Path) -> list[Artifact]:
+def run_artifacts(rd: RunDir) -> list[Artifact]:
     """Every (candidate, format, precision) that ``edgeprune export`` recorded in ``RUN/artifacts/<id>.json``."""
     out: list[Artifact] = []
-    for meta in sorted(artifacts_dir.glob("*.json")):
-        if meta.name.startswith("."):
-            continue
-        cid = meta.stem
+    root = rd.root
+    for cid in rd.artifact_ids():
+        meta = rd.artifact_json(cid)
         try:
-            record = json.loads(meta.read_text())
-            if not isinstance(record["formats"], dict):
-                raise TypeError("formats is not a table")
-        except (ValueError, KeyError, TypeError) as e:
-            bad = f"{meta.relative_to(root)} is unreadable ({type(e).__name__}); re-run 'edgeprune export'"
+            record = ArtifactRecord.read(meta)
+        except EdgepruneError as e:
+            bad = f"{meta.relative_to(root)} is unreadable ({e.problem.removeprefix(str(meta)).strip(' :')}); " \
+                  "re-run 'edgeprune export'"
             out += [Artifact(p, cid, p.suffix[1:], str(p.relative_to(root)), export_error=bad,
                              precision=_split_name(p)[1])
-                    for p in sorted(artifacts_dir.glob(f"{cid}.*")) if p.suffix in RUNTIMES and _split_name(p)[0] == cid]
+                    for p in sorted(rd.artifacts_dir.glob(f"{cid}.*"))
+                    if p.suffix in RUNTIMES and _split_name(p)[0] == cid]
             continue
-        for (fmt, precision), rec in sorted(record_entries(record).items()):
-            path = artifacts_dir / str(rec.get("file", artifact_name(cid, fmt, precision)))
+        for (fmt, precision), rec in sorted(record.entries().items()):
+            path = rd.artifact_file(str(rec.get("file", artifact_name(cid, fmt, precision))))
             display = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
             err = rec.get("error")
             if err is None and not path.is_file():
                 err = f"{display} is missing; re-run 'edgeprune export'"
             out.append(Artifact(path, cid, fmt, display, rec.get("layout"), rec.get("sha256"),
                                 f"export: {err}" if err and rec.get("error") else err, rec.get("gzip_bytes"),
-                                anchor=cid == "dense",  # export.pipeline.DENSE_ID (not imported: it needs torch)
+                                anchor=cid == DENSE,
                                 precision=precision))
     return out

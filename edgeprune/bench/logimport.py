@@ -21,8 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import EdgepruneError
-from ..precision import entry_of
-from ..runio import RunDir, read_json, sha256_file, write_json
+from ..records import ArtifactRecord, BenchRecord, ManifestRecord, write_document
+from ..runio import RunDir, sha256_file
 from ..targets import Target, load_target
 from .artifacts import Artifact, run_artifacts
 from .device import ON_DEVICE
@@ -66,12 +66,12 @@ def _check_target(prof: Target, log: DeviceLog) -> None:
 
 def _shipped(rd: RunDir, target: str, log: DeviceLog, arts: dict[str, Artifact]) -> Artifact:
     """The run artifact that ``ship/<target>/model.<fmt>`` is a copy of."""
-    manifest = rd.ship_dir(target) / "manifest.json"
+    manifest = rd.manifest_json(target)
     try:
-        m = read_json(manifest)
-        src = rd.root / m["source"]["artifact"]
-        shipped_sha = m["sha256"]
-    except (OSError, ValueError, KeyError, TypeError):
+        m = ManifestRecord.read(manifest)
+        src = rd.recorded(m.source["artifact"])
+        shipped_sha = m.sha256
+    except (EdgepruneError, KeyError, TypeError):
         raise _refuse(log, f"names {log.model_name}, the name of a ship bundle's model, but {manifest} is missing or "
                            "unreadable", f"Ship first ('edgeprune ship {rd.root} --target {target}'), or import "
                                      "the log of an artifacts/ file.") from None
@@ -118,9 +118,9 @@ def match_artifact(rd: RunDir, target: str, log: DeviceLog, arts: dict[str, Arti
 
 def _input_dims(rd: RunDir, a: Artifact) -> str | None:
     try:
-        shape = (entry_of(read_json(rd.artifact_json(a.candidate)), a.format, a.precision) or {})["input"]["shape"]
+        shape = (ArtifactRecord.read(rd.artifact_json(a.candidate)).entry(a.format, a.precision) or {})["input"]["shape"]
         return "x".join(str(int(d)) for d in shape)
-    except (OSError, ValueError, KeyError, TypeError):
+    except (EdgepruneError, ValueError, KeyError, TypeError):
         return None
 
 
@@ -128,19 +128,12 @@ def _input_dims(rd: RunDir, a: Artifact) -> str | None:
 def _read_bench(path: Path) -> dict | None:
     if not path.is_file():
         return None
-    try:
-        doc = read_json(path)
-    except (OSError, ValueError) as e:
-        raise EdgepruneError(f"{path} is not readable JSON ({e}).",
-                             "Re-run 'edgeprune bench' for that target.") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("rows"), list):
-        raise EdgepruneError(f"{path} has no 'rows' list.", "Re-run 'edgeprune bench' for that target.")
-    return doc
+    return BenchRecord.read(path, "Re-run 'edgeprune bench' for that target.").to_json()
 
 
 def _merge_logs(rd: RunDir, prof: Target, logs: list[DeviceLog], docs: dict[Path, dict],
                 touched: dict[tuple[Path, str], Path]) -> list[str]:
-    arts = {a.path.name: a for a in run_artifacts(rd.artifacts_dir, rd.root) if a.path.is_file() and not a.export_error}
+    arts = {a.path.name: a for a in run_artifacts(rd) if a.path.is_file() and not a.export_error}
     out = rd.bench_json(prof.name)
     doc = docs.get(out) or _read_bench(out) or {
         "target": prof.name, "created": None, "mode": ON_DEVICE, "host": None, "target_profile": prof.to_json(),
@@ -209,7 +202,7 @@ def import_device_files(run: str | Path, files: list[str | Path], target: str | 
     elif times:
         pair_times([], times)
     for out, doc in docs.items():
-        write_json(out, doc)
+        write_document(BenchRecord, out, doc)
     for note in notes:
         log(note)
     return list(docs)

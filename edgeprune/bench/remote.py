@@ -27,7 +27,8 @@ from pathlib import Path
 
 from ..cluster import connected, one_line
 from ..errors import EdgepruneError
-from ..runio import RunDir, read_json
+from ..records import BenchRecord
+from ..runio import RunDir
 from ..targets import Target, load_target
 from .artifacts import Artifact, run_artifacts
 from .session import bench_artifacts, log_stderr
@@ -71,7 +72,7 @@ def bench_run_ray(run: str | os.PathLike, target: str | Target, address: str | N
     if not rd.root.is_dir():
         raise EdgepruneError(f"Run directory {rd.root} does not exist.", "Check the RUN path.")
     prof = load_target(target)
-    artifacts = run_artifacts(rd.artifacts_dir, rd.root) if rd.artifacts_dir.is_dir() else []
+    artifacts = run_artifacts(rd)
     if not artifacts:
         raise EdgepruneError(f"{rd.artifacts_dir} holds no exported artifacts (<id>.json).",
                              f"Run 'edgeprune export {run}' first.")
@@ -96,6 +97,6 @@ def bench_run_ray(run: str | os.PathLike, target: str | Target, address: str | N
             raise
     out = write_bench(rd.bench_json(prof.name), doc)
     if echo:
-        print(format_summary(read_json(out)))
+        print(format_summary(BenchRecord.read(out).to_json()))
         log_stderr(f"wrote {out} in {doc['seconds']:.0f} s on {doc['executor']['host']}")
     return out

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EdgepruneError
-from ..runio import RunDir, read_json, sha256_file, write_json
+from ..records import BenchRecord, write_document
+from ..runio import RunDir, sha256_file
 from .device import HOST_ESTIMATE, ON_DEVICE
 from .artifacts import run_artifacts
 from .session import Log, log_stderr
@@ -41,13 +42,8 @@ def keep_device_rows(old: dict | None, new: dict) -> dict:
 
 def write_bench(path: Path, doc: dict) -> Path:
     """Write ``doc`` atomically, keeping device rows already in ``path``."""
-    old = None
-    if path.is_file():
-        try:
-            old = read_json(path)
-        except (OSError, ValueError):
-            old = None  # an unreadable old file has nothing worth keeping
-    return write_json(path, keep_device_rows(old, doc))
+    old = BenchRecord.read_or_none(path)  # an unreadable old file has nothing worth keeping
+    return write_document(BenchRecord, path, keep_device_rows(old and old.to_json(), doc))
 
 
 # ---------------------------------------------------------------- --import
@@ -55,10 +51,12 @@ def _read_device_doc(file: Path) -> dict:
     if not file.is_file():
         raise EdgepruneError(f"{file} does not exist.", "Copy the device's bench JSON here first.")
     try:
-        doc = read_json(file)
-    except (OSError, ValueError) as e:
-        raise EdgepruneError(f"{file} is not readable JSON ({e}).", "Copy the device's bench JSON again.") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("rows"), list) or not doc.get("target"):
+        doc = BenchRecord.read(file, "Copy the device's bench JSON again.").to_json()
+    except EdgepruneError as e:
+        if "is not readable JSON" in e.problem:
+            raise
+        doc = {}
+    if not isinstance(doc.get("rows"), list) or not doc.get("target"):
         raise EdgepruneError(f"{file} is not an edgeprune bench file (needs 'target' and 'rows').",
                              "Make it on the device with: edgeprune bench FILE... --target NAME --on-device --out FILE")
     return doc
@@ -79,9 +77,9 @@ def plan_import(rd: RunDir, file: Path, docs: dict[Path, dict]) -> tuple[Path, l
     if not rows:
         raise EdgepruneError(f"{file} holds no rows measured on the device (mode {dev.get('mode')!r}).",
                              "Bench on the device with --on-device, then import that file.")
-    by_sha = {sha256_file(a.path): a for a in run_artifacts(rd.artifacts_dir, rd.root) if a.path.is_file()}
+    by_sha = {sha256_file(a.path): a for a in run_artifacts(rd) if a.path.is_file()}
     out = rd.bench_json(str(dev["target"]))
-    current: dict[str, Any] = docs.get(out) or (read_json(out) if out.is_file() else {
+    current: dict[str, Any] = docs.get(out) or (BenchRecord.read(out).to_json() if out.is_file() else {
         "target": dev["target"], "created": dev.get("created"), "mode": ON_DEVICE, "host": None,
         "target_profile": dev.get("target_profile"), "rows": []})
     merged, skipped = [], []
@@ -115,7 +113,7 @@ def import_bench(run: str | Path, file: str | Path, log: Log = log_stderr) -> Pa
     """Merge a bench JSON measured on the device into ``RUN/bench/<target>.json`` (see :func:`plan_import`)."""
     docs: dict[Path, dict] = {}
     out, merged, skipped = plan_import(RunDir(run), Path(file), docs)
-    write_json(out, docs[out])
+    write_document(BenchRecord, out, docs[out])
     log(f"merged {len(merged)} device row(s) into {out}" +
         (f"; skipped {len(skipped)} not in this run: {', '.join(skipped)}" if skipped else ""))
     return out

@@ -38,7 +38,7 @@ class Calibration:
 
 
 def calib_path(rd: RunDir) -> Path:
-    return rd.root / CALIB_FILE
+    return rd.calib_npz
 
 
 def _key(run_info: dict, n: int) -> str:

@@ -29,7 +29,8 @@ from ..errors import EdgepruneError, WriteFailed, write_error
 from ..locks import clean_stage_temps, stage_lock
 from ..models import ModelSpec
 from ..precision import FP32, INT8, artifact_name, check_precisions, record_entries
-from ..runio import RunDir, atomic_path, clean_stale_temps, gzip_size, read_json_object, sha256_file
+from ..records import RunRecord
+from ..runio import RunDir, atomic_path, clean_stale_temps, gzip_size, sha256_file
 from .agreement import AGREEMENT_FLOOR
 from .failures import ExportFailed
 from .formats import FORMATS, Converted, Format, get_format
@@ -222,7 +223,7 @@ def export_run(run, formats: list[str] | None = None, candidates: list[str] | No
     formats = list(dict.fromkeys(formats or FORMATS))
     FORMATS.check(formats)
     precisions = check_precisions(precisions)
-    run_info = read_json_object(rd.run_json, "Re-run edgeprune prune on this run.")
+    run_info = RunRecord.read(rd.run_json, "Re-run edgeprune prune on this run.")
     sources = run_sources(rd, run_info, candidates)
     inputs = run_inputs(rd)
     for s in sources:  # damaged weights are refused before anything is written (calibration included)

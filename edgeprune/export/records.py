@@ -16,7 +16,8 @@ from ..log import info
 from .. import __version__
 from ..errors import WriteFailed
 from ..precision import FP32, INT8, PRECISIONS, record_entries
-from ..runio import read_json, sha256_file, write_json
+from ..records import ArtifactRecord, write_document
+from ..runio import sha256_file
 from .failures import ExportFailed
 from .formats import FORMATS
 
@@ -46,11 +47,9 @@ def is_current(prev: dict | None, input_shape: list[int], sha: str) -> bool:
 
 
 def read_record(path: Path) -> dict | None:
-    try:
-        doc = read_json(path) if path.is_file() else None
-    except ValueError:  # unreadable (hand-edited): treat as absent, it is rewritten
-        return None
-    return doc if isinstance(doc, dict) else None
+    """The previous record as a document (None when missing or invalid: it is rewritten)."""
+    rec = ArtifactRecord.read_or_none(path)
+    return None if rec is None else rec.to_json()
 
 
 def int8_is_current(prev: dict | None, int8) -> bool:
@@ -86,7 +85,7 @@ def assemble(base: dict, entries: dict[tuple[str, str], dict], int8_header: dict
 def write_record(json_path: Path, record: dict, new_file: Path | None) -> None:
     """Write ``<id>.json``; if that fails, remove the artifact's new file so none stays unrecorded."""
     try:
-        write_json(json_path, record)
+        write_document(ArtifactRecord, json_path, record)
     except WriteFailed:
         if new_file is not None:
             new_file.unlink(missing_ok=True)

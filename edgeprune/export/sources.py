@@ -15,7 +15,8 @@ import numpy as np
 
 from ..errors import EdgepruneError
 from ..models import ModelSpec
-from ..runio import RunDir, read_json_object
+from ..records import CandidateRecord, RunRecord
+from ..runio import RunDir
 from .int8 import AgreementInputs
 
 N_PARITY = 64
@@ -57,12 +58,12 @@ def check_weights(source: Source, sha: str) -> None:
                                                   "rebuilds weights that do not match their record.")
 
 
-def run_sources(rd: RunDir, run: dict, candidates: list[str] | None) -> list[Source]:
+def run_sources(rd: RunDir, run: RunRecord, candidates: list[str] | None) -> list[Source]:
     from ..models import build
     from .prepare import strip_masks
 
-    spec = ModelSpec.from_json(run["model"])
-    shape = [int(s) for s in run["data"]["input_shape"]]
+    spec = ModelSpec.from_json(run.model)
+    shape = [int(s) for s in run.data["input_shape"]]
     available = rd.candidate_ids() + ([DENSE_ID] if rd.dense_weights.is_file() else [])
     wanted = candidates or available
     unknown = [c for c in wanted if c not in available]
@@ -85,12 +86,12 @@ def run_sources(rd: RunDir, run: dict, candidates: list[str] | None) -> list[Sou
     for cid in wanted:
         structure = None
         if cid == DENSE_ID:
-            path, expected = rd.dense_weights, (run.get("dense") or {}).get("sha256")
+            path, expected = rd.dense_weights, run.dense.get("sha256")
         else:
-            cand = read_json_object(rd.candidate_json(cid), "Re-run 'edgeprune prune' with the same options.")
-            path, expected = rd.candidate_dir(cid) / str(cand.get("weights", "model.safetensors")), cand.get("sha256")
+            cand = CandidateRecord.read(rd.candidate_json(cid), "Re-run 'edgeprune prune' with the same options.")
+            path, expected = rd.candidate_weights(cid, cand.get("weights")), cand.get("sha256")
             if cand.get("structure"):
-                structure = rd.candidate_dir(cid) / str(cand["structure"])
+                structure = rd.candidate_structure(cid, cand.structure)
                 if not structure.is_file():
                     raise EdgepruneError(f"Channel plan of {cid!r} is missing ({structure}).",
                                          "Re-run edgeprune prune on this run.")

@@ -13,7 +13,9 @@ import torch
 
 from ..cachekey import stage_key
 from ..models import create_model, load_weights
-from ..runio import RunDir, atomic_dir, atomic_path, read_json, sha256_bytes, sha256_file, write_json
+from ..records import CandidateRecord, write_document
+from ..rundir import CANDIDATE_FILE, WEIGHTS_FILE
+from ..runio import RunDir, atomic_dir, atomic_path, sha256_bytes, sha256_file
 from ..train import accuracy
 from .calib import calib_key
 from .config import PruneConfig
@@ -93,9 +95,9 @@ def phase3_candidate(job: CandidateJob, scores: dict[str, torch.Tensor], shared:
 def write_candidate(rd: RunDir, cand: dict, weights: bytes) -> dict:
     """Write RUN/candidates/<id>/ atomically (weights, then the record naming their sha256)."""
     with atomic_dir(rd.candidate_dir(cand["id"])) as tmp:
-        (tmp / "model.safetensors").write_bytes(weights)
+        (tmp / WEIGHTS_FILE).write_bytes(weights)
         cand = {**cand, "sha256": sha256_bytes(weights)}
-        write_json(tmp / "candidate.json", cand)
+        write_document(CandidateRecord, tmp / CANDIDATE_FILE, cand)
     return cand
 
 
@@ -103,7 +105,8 @@ def candidate_done(rd: RunDir, cid: str, key: str) -> dict | None:
     """The cached candidate ``cid`` if its key and weights' hash still match, else None."""
     if not rd.candidate_json(cid).exists():
         return None
-    c = read_json(rd.candidate_json(cid))
-    if c.get("key") == key and rd.candidate_weights(cid).exists() and sha256_file(rd.candidate_weights(cid)) == c.get("sha256"):
-        return c
+    c = CandidateRecord.read_or_none(rd.candidate_json(cid))
+    if c is not None and c.get("key") == key and rd.candidate_weights(cid).exists() \
+            and sha256_file(rd.candidate_weights(cid)) == c.get("sha256"):
+        return c.to_json()
     return None

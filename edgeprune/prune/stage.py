@@ -28,7 +28,8 @@ from ..device import device_record, resolve_device
 from ..errors import EdgepruneError
 from ..locks import clean_stage_temps, stage_lock
 from ..models import ModelSpec, build, resolve_spec
-from ..runio import RunDir, atomic_path, make_dir, read_json, read_json_object, write_json
+from ..records import RangesRecord, RunRecord, StrategiesRecord, write_document
+from ..runio import RunDir, atomic_path, make_dir
 from . import importance
 from .calib import calib_key, calibration
 from .candidate import candidate_done, candidate_key, write_candidate
@@ -88,16 +89,16 @@ def phase1_ranges(model: torch.nn.Module, layers: list[Layer], calib, rd: RunDir
     the calibration (:func:`calib_key`) and the baselines' definitions."""
     key = stage_key("ranges", dense_sha256=dense_sha, calib=calib_info, criteria=importance.DEFINITIONS)
     if rd.ranges_json.exists():
-        doc = read_json(rd.ranges_json)
-        if key.matches(doc):
-            return [LayerRange.from_json(d) for d in doc["layers"]]
+        doc = RangesRecord.read_or_none(rd.ranges_json)
+        if doc is not None and key.matches(doc.to_json()):
+            return [LayerRange.from_json(d) for d in doc.layers]
     t0 = time.perf_counter()
     baselines, skipped = baseline_scores(model, calib, layers,
                                          progress=lambda it: _progress(it, desc="phase 1: MAG/SNIP/GraSP"))
     for crit, why in skipped.items():
         _log(f"phase 1: {crit} skipped ({why}); ranges come from the other baselines")
     ranges = layer_ranges(model, calib, layers, baselines=baselines)
-    write_json(rd.ranges_json, {
+    write_document(RangesRecord, rd.ranges_json, {
         "dense_sha256": dense_sha, "calib": calib_info, "baselines": list(baselines), "skipped": skipped,
         "global_targets": [0.7, 0.8, 0.9], "criteria": importance.DEFINITIONS, "seconds": round(time.perf_counter() - t0, 2),
         "rules": "norm -> [0,0]; patch_embed -> [0.15,0.30]; < 10,000 params -> clamp to [0,0.10]; clamp [0,0.98]; first match wins",
@@ -109,7 +110,7 @@ def phase1_ranges(model: torch.nn.Module, layers: list[Layer], calib, rd: RunDir
 def phase2_plans(ranges: list[LayerRange], cfg: PruneConfig, rd: RunDir, layers: list[Layer]):
     """Phase 2 plans (:func:`.mixmatch.strategy_plans`), written to strategies.json."""
     plans, merged = strategy_plans(ranges, cfg.strategies)
-    write_json(rd.strategies_json, plans_summary(plans, merged, layers))
+    write_document(StrategiesRecord, rd.strategies_json, plans_summary(plans, merged, layers))
     return plans, merged
 
 
@@ -117,7 +118,7 @@ def _previous_created(rd: RunDir, cfg: PruneConfig) -> str | None:
     """``created`` of the run already in ``rd`` (None if new); refuses one made with another config."""
     if not rd.run_json.exists():
         return None
-    previous = read_json_object(rd.run_json, "Use another --out, or delete the directory to start over.")
+    previous = RunRecord.read(rd.run_json, "Use another --out, or delete the directory to start over.")
     diff = _same_run(previous.get("config", {}), cfg.to_json())
     if diff:
         raise EdgepruneError(f"{rd.root} already holds a run with a different {', '.join(diff)}.",
@@ -151,7 +152,7 @@ def _prune(cfg: PruneConfig, rd: RunDir, data: Dataset, spec: ModelSpec, created
             with open(tmp, "wb") as f:
                 np.savez(f, x=data.normalize(data.x_test), y=data.y_test)
     dense = prepare_dense(cfg, rd, data, spec, device)
-    write_json(rd.run_json, {
+    write_document(RunRecord, rd.run_json, {
         "edgeprune_version": __version__,
         "created": created,
         "seed": cfg.seed, "config": cfg.to_json(), "model": spec.to_json(), "data": data.info(),

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EdgepruneError, NothingFeasible
-from ..runio import RunDir, read_json, sha256_file
+from ..records import DENSE, BenchRecord, CandidateRecord, granularity_of
+from ..runio import RunDir, sha256_file
 from .core import (BUDGETS, OBJECTIVES, TIE_BREAK, TIE_RULE, UNITS, Budgets, Figure, Outcome, Row, Verdict, choose,
                    fmt_value)
 from .noise import TOLERANCE_FLAGS, Tolerances
@@ -126,16 +127,12 @@ def select(run: str | Path, target: "str | os.PathLike | Target", *, max_size_mb
     return doc
 
 
-def _read_bench(path: Path, run: str | Path, target: str) -> dict:
+def _read_bench(path: Path, run: str | Path, target: str) -> BenchRecord:
     if not path.is_file():
         raise EdgepruneError(f"{path} does not exist.", f"Run 'edgeprune bench {run} --target {target}' first.")
-    try:
-        bench = read_json(path)
-    except (ValueError, OSError) as e:
-        raise EdgepruneError(f"{path} is not readable JSON ({e}).", "Re-run 'edgeprune bench'.") from None
-    rows = bench.get("rows") if isinstance(bench, dict) else None
-    if not rows or not all(isinstance(r, dict) and "candidate" in r and "format" in r for r in rows):
-        raise EdgepruneError(f"{path} has no rows with 'candidate' and 'format'.", "Re-run 'edgeprune bench'.")
+    bench = BenchRecord.read(path, "Re-run 'edgeprune bench'.")
+    if not bench.rows:
+        raise EdgepruneError(f"{path} has no rows.", "Re-run 'edgeprune bench'.")
     return bench
 
 
@@ -155,7 +152,7 @@ def row_json(v: Verdict) -> dict:
 
 def selection_document(outcome: Outcome, budgets: Budgets, sources: dict[str, str], tol_sources: dict[str, str], *,
                        prof: "Target",
-                       target_arg: str, fmt: str, fmt_source: str, bench_path: Path, bench: dict,
+                       target_arg: str, fmt: str, fmt_source: str, bench_path: Path, bench: BenchRecord,
                        run: RunDir) -> dict:
     """The JSON written to ``selection.json`` (see docs/run-directory.md)."""
     rows = [{**row_json(v), "granularity": _granularity(run, v.row.candidate)} for v in outcome.verdicts]
@@ -187,7 +184,7 @@ def selection_document(outcome: Outcome, budgets: Budgets, sources: dict[str, st
     gone = [s for s in (screen or {}).get("screened", []) if s.get("candidate") not in benched]
     if gone:  # not exported or benched by the build: said here so the choice is read against every candidate
         doc["screened"] = {"rule": screen["rule"], "candidates": gone}
-    if not any(r["candidate"] == "dense" for r in rows):
+    if not any(r["candidate"] == DENSE for r in rows):
         doc["notes"].append("the dense baseline is not in the bench file (not exported or not benchmarked)")
     if outcome.choice is None:
         doc["nothing_feasible"] = _nothing_feasible(outcome, prof.name, fmt)
@@ -196,12 +193,7 @@ def selection_document(outcome: Outcome, budgets: Budgets, sources: dict[str, st
 
 def _granularity(run: RunDir, cid: str) -> str | None:
     """``dense``, ``unstructured`` (zeros) or ``structured`` (channels removed); None if unknown."""
-    if cid == "dense":
-        return "dense"
-    try:
-        return read_json(run.candidate_json(cid)).get("granularity", "unstructured")
-    except (OSError, ValueError):
-        return None
+    return granularity_of(cid, None if cid == DENSE else CandidateRecord.read_or_none(run.candidate_json(cid)))
 
 
 def _nothing_feasible(outcome: Outcome, target: str, fmt: str) -> dict:

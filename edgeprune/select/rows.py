@@ -9,8 +9,8 @@ for the same artifact (sha256) are merged.
 """
 from __future__ import annotations
 
-from typing import Any
-
+from ..precision import ArtifactKey
+from ..records import ABSENT, BenchRecord, BenchRow
 from .core import PROVENANCE_RANK, Figure, Row
 from .noise import figure_noise
 
@@ -19,7 +19,7 @@ MB = 1e6  # size budgets are in 10^6 bytes
 # objective -> (bench provenance key, how to read the value from a bench row)
 _FIELDS = {
     "accuracy": ("accuracy", lambda r: r.get("accuracy")),
-    "size_mb": ("size", lambda r: None if r.get("size_bytes") is None else r["size_bytes"] / MB),
+    "size_mb": ("size", lambda r: None if r.get("size_bytes") is None else r.size_bytes / MB),
     "latency_ms": ("latency", lambda r: latency_value(r.get("latency_ms"))),
     "peak_ram_mb": ("peak_ram", lambda r: r.get("peak_ram_mb")),
 }
@@ -33,7 +33,7 @@ def latency_value(lat: dict | None) -> float | None:
     return lat.get(lat.get("statistic") or "median")
 
 
-def _figure(row: dict, objective: str) -> Figure | None:
+def _figure(row: BenchRow, objective: str) -> Figure | None:
     prov_key, read = _FIELDS[objective]
     value = read(row)
     if value is None:
@@ -41,7 +41,7 @@ def _figure(row: dict, objective: str) -> Figure | None:
     prov = (row.get("provenance") or {}).get(prov_key, "unknown")
     method = (row.get("methods") or {}).get(prov_key)
     if method is None and objective == "accuracy" and row.get("n_eval"):
-        method = f"top-1 on {row['n_eval']} test images through {row.get('runtime', 'the runtime')}"
+        method = f"top-1 on {row.n_eval} test images through {row.get('runtime', 'the runtime')}"
     if method is None and objective == "size_mb":
         method = "bytes of the artifact file / 10^6"
     # figures of one provenance and format in one bench share an estimate's band (one host -> device scale)
@@ -53,21 +53,24 @@ def _rank(fig: Figure) -> int:
     return PROVENANCE_RANK.get(fig.provenance, len(PROVENANCE_RANK))
 
 
-def rows_from_bench(bench: dict[str, Any]) -> list[Row]:
-    """One :class:`Row` per (candidate, format, precision) in a bench document."""
-    groups: dict[tuple[str, str, str], list[dict]] = {}
-    for r in bench.get("rows", []):
-        groups.setdefault((str(r["candidate"]), str(r["format"]), str(r.get("precision") or "fp32")), []).append(r)
+def rows_from_bench(bench: BenchRecord | dict) -> list[Row]:
+    """One :class:`Row` per (candidate, format, precision) in a bench file (or its document)."""
+    if not isinstance(bench, BenchRecord):
+        bench = BenchRecord.from_json(bench, "the bench document")
+    groups: dict[ArtifactKey, list[BenchRow]] = {}
+    for r in bench.rows:
+        groups.setdefault(r.key, []).append(r)
     out = []
-    for (cand, fmt, prec), group in groups.items():
+    for key, group in groups.items():
+        cand, fmt, prec = key.candidate, key.format, key.precision
         latest_sha = group[-1].get("sha256")
         group = [r for r in group if r.get("sha256") == latest_sha]
         ok = [r for r in group if not r.get("error")]
         if not ok:
-            out.append(Row(cand, fmt, error=str(group[-1]["error"]), info=_info(group[-1], bench), precision=prec))
+            out.append(Row(cand, fmt, error=str(group[-1].error), info=_info(group[-1], bench), precision=prec))
             continue
         figures: dict[str, Figure] = {}
-        source: dict[str, dict] = {}
+        source: dict[str, BenchRow] = {}
         for obj in _FIELDS:
             for r in ok:  # later rows win ties: an imported device row is appended after the estimate
                 fig = _figure(r, obj)
@@ -81,7 +84,7 @@ def rows_from_bench(bench: dict[str, Any]) -> list[Row]:
     return out
 
 
-def _info(r: dict, bench: dict) -> dict:
-    info = {k: r[k] for k in _CARRY if k in r}
+def _info(r: BenchRow, bench: BenchRecord) -> dict:
+    info = {k: r.get(k) for k in _CARRY if r.get(k, ABSENT) is not ABSENT}
     info["bench_mode"] = r.get("mode", bench.get("mode"))
     return info

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from ..errors import EdgepruneError
+from ..records import CandidateRecord
 from ..runio import RunDir, read_json, sha256_json, write_json
 
 RULE = ("an unstructured candidate is screened when another unstructured one keeps fewer prunable weights "
@@ -72,27 +74,32 @@ def screen_candidates(cands: list[dict]) -> Screen:
             f"lower test accuracy ({x['test_accuracy']:.4f} vs {y['test_accuracy']:.4f}); both run the same dense "
             "network once the runtime densifies them")))
     gone = {s.candidate for s in screened}
-    key = sha256_json({"rule": RULE, "candidates": sorted((c["id"], c.get("sha256")) for c in cands)})
-    return Screen([c["id"] for c in sorted(cands, key=lambda c: c["id"]) if c["id"] not in gone], screened, key)
+    return Screen([c["id"] for c in sorted(cands, key=lambda c: c["id"]) if c["id"] not in gone], screened, _key(cands))
+
+
+def _key(cands: list[dict]) -> str:
+    return sha256_json({"rule": RULE, "candidates": sorted((c["id"], c.get("sha256")) for c in cands)})
+
+
+def _candidates(rd: RunDir) -> list[dict]:
+    return [CandidateRecord.read(rd.candidate_json(c)).to_json() for c in rd.candidate_ids()]
 
 
 def screen_run(run) -> Screen:
     """Screen the run's candidates and write ``RUN/screen.json``."""
     rd = RunDir(run)
-    res = screen_candidates([read_json(rd.candidate_json(c)) for c in rd.candidate_ids()])
-    write_json(rd.root / "screen.json", res.to_json())
+    res = screen_candidates(_candidates(rd))
+    write_json(rd.screen_json, res.to_json())
     return res
 
 
 def current_screen(rd: RunDir) -> dict | None:
-    """``RUN/screen.json`` if it still describes the run's candidates (else None)."""
-    path = rd.root / "screen.json"
-    if not path.is_file():
+    """``RUN/screen.json`` (this module's own file) if it still describes the run's candidates (else None)."""
+    if not rd.screen_json.is_file():
         return None
     try:
-        doc = read_json(path)
-        cands = [read_json(rd.candidate_json(c)) for c in rd.candidate_ids()]
-    except (ValueError, OSError):
+        doc = read_json(rd.screen_json)
+        cands = _candidates(rd)
+    except (ValueError, OSError, EdgepruneError):
         return None
-    key = sha256_json({"rule": RULE, "candidates": sorted((c["id"], c.get("sha256")) for c in cands)})
-    return doc if isinstance(doc, dict) and doc.get("key") == key else None
+    return doc if isinstance(doc, dict) and doc.get("key") == _key(cands) else None

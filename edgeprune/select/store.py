@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from ..locks import clean_stage_temps, stage_lock
-from ..runio import RunDir, read_json, write_json
+from ..records import SelectionRecord, write_document
+from ..runio import RunDir
 
 
 def write_selection(rd: RunDir, doc: dict) -> str:
@@ -15,16 +16,13 @@ def write_selection(rd: RunDir, doc: dict) -> str:
     with stage_lock(rd.root, "select"):
         clean_stage_temps(rd.root, "select")
         if doc.get("choice") is not None:
-            write_json(rd.selection_json, doc)
+            write_document(SelectionRecord, rd.selection_json, doc)
             rd.selection_failed_json.unlink(missing_ok=True)
             return ""
-        write_json(rd.selection_failed_json, doc)
-    try:
-        last = read_json(rd.selection_json)
-        kept = (last.get("choice") or {}).get("key") if isinstance(last, dict) else None
-    except (OSError, ValueError):
-        kept = None
+        write_document(SelectionRecord, rd.selection_failed_json, doc)
+    last = SelectionRecord.read_or_none(rd.selection_json)
+    kept = (last.get("choice") or {}).get("key") if last is not None else None
     where = f"This attempt is in {rd.selection_failed_json.name}"
     if kept:
-        return f" {where}; {rd.selection_json.name} keeps the last good choice ({kept} for {last.get('target')})."
+        return f" {where}; {rd.selection_json.name} keeps the last good choice ({kept} for {last.target})."
     return f" {where}."

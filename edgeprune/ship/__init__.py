@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..locks import clean_stage_temps, stage_lock
-from ..runio import atomic_dir, read_json, sha256_file, sha256_json
+from ..records import ManifestRecord
+from ..runio import atomic_dir, sha256_file, sha256_json
 from .inputs import ShipInputs, load_inputs
 from .manifest import MANIFEST, safe_name
 
@@ -29,16 +30,14 @@ __all__ = ["ship", "load_inputs", "ShipInputs"]
 def cache_key(inp: ShipInputs) -> str:
     """Changes whenever anything that goes into the bundle changes."""
     return sha256_json({"selection": inp.selection_key, "model": inp.fmt_meta["sha256"],
-                        "test": sha256_file(inp.run.test_npz), "run": inp.run_info, "candidate": inp.candidate,
+                        "test": sha256_file(inp.run.test_npz), "run": inp.run_info.to_json(),
+                        "candidate": inp.candidate and inp.candidate.to_json(),
                         "edgeprune": __version__})
 
 
 def _up_to_date(bundle: Path, key: str) -> bool:
-    try:
-        manifest = read_json(bundle / MANIFEST)
-    except (OSError, ValueError):
-        return False
-    if not isinstance(manifest, dict) or manifest.get("cache_key") != key:
+    manifest = ManifestRecord.read_or_none(bundle / MANIFEST)
+    if manifest is None or manifest.get("cache_key") != key:
         return False
     for name, entry in manifest.get("files", {}).items():
         p = safe_name(bundle, name)

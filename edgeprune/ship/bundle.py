@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..runio import gzip_size, sha256_file, write_json
+from ..records import DENSE, ManifestRecord, SelectionRecord, write_document
+from ..runio import gzip_size, sha256_file
 from ..runtimes import open_runner
 from ..runtimes import to_layout
 from .devicecmds import device_bench
@@ -40,9 +41,10 @@ def build_bundle(inp: ShipInputs, out: Path, cache_key: str) -> dict:
     manifest = build_manifest(inp, res, model_name=model_name, model_path=out / model_name, layout=layout,
                               n_eval=len(y), n_test=len(y_all), threads=threads, cache_key=cache_key)
     (out / README).write_text(render_readme(manifest), encoding="utf-8")
-    (out / REPORT).write_text(render_report(manifest, inp.selection, inp.candidate), encoding="utf-8")
+    (out / REPORT).write_text(render_report(manifest, inp.selection.to_json(),
+                                            inp.candidate and inp.candidate.to_json()), encoding="utf-8")
     manifest["files"] = file_entries(out, [model_name, EVAL_FILE, README, REPORT])
-    write_json(out / MANIFEST, manifest)
+    write_document(ManifestRecord, out / MANIFEST, manifest)
     return manifest
 
 
@@ -52,7 +54,7 @@ def _precision_notes(inp: ShipInputs) -> dict:
     if (inp.choice.get("precision") or "fp32") == "fp32":
         return {"precision": "fp32", "weights": "float32", "io": "float32 input and output"}
     q, a = meta.get("quantization") or {}, meta.get("agreement") or {}
-    cal = ((inp.artifact.get("int8") or {}).get("calibration")) or {}
+    cal = inp.artifact.calibration
     return {"precision": "int8", "weights": q.get("weights"), "activations": q.get("activations"),
             "io": q.get("io"), "quantizer": f"{q.get('tool')} {q.get('version', '')}".strip(),
             "calibration": {k: cal.get(k) for k in ("file", "split", "n", "sha256", "procedure") if k in cal},
@@ -66,9 +68,9 @@ def _metric(choice: dict, obj: str, unit: str, **extra) -> dict:
             "method": choice.get("methods", {}).get(obj), "uncertainty": (choice.get("uncertainty") or {}).get(obj), **extra}
 
 
-def _budgets(sel: dict, choice: dict) -> dict:
+def _budgets(sel: SelectionRecord, choice: dict) -> dict:
     out = {}
-    for name, b in sel["budgets"].items():
+    for name, b in sel.budgets.items():
         v, lim = choice[b["objective"]], b["limit"]
         headroom = None if lim is None else (v - lim if name == "min_accuracy" else lim - v)
         out[name] = {**b, "value": v, "met": headroom is None or headroom >= 0, "headroom": headroom}
@@ -78,13 +80,13 @@ def _budgets(sel: dict, choice: dict) -> dict:
 def _candidate(inp: ShipInputs) -> dict:
     c = inp.candidate
     if c is None:
-        dense = inp.run_info.get("dense", {})
-        return {"id": "dense", "strategy": "none (dense baseline)", "signal": None, "global_sparsity": 0.0,
+        dense = inp.run_info.dense
+        return {"id": DENSE, "strategy": "none (dense baseline)", "signal": None, "global_sparsity": 0.0,
                 "global_sparsity_note": "no pruning applied", "weights_sha256": dense.get("sha256"),
                 "torch_test_accuracy": dense.get("test_accuracy")}
     structured = c.get("granularity") == "structured"
-    return {"id": c["id"], "strategy": c.get("strategy"), "signal": c.get("signal"),
-            "granularity": c.get("granularity", "unstructured"),
+    return {"id": c.id, "strategy": c.get("strategy"), "signal": c.get("signal"),
+            "granularity": c.kind,
             "global_sparsity": c.get("global_sparsity"),
             "global_sparsity_note": "fraction of prunable weights physically removed (channels and heads; the "
                                     "network is a smaller dense one)" if structured else
@@ -96,7 +98,7 @@ def _candidate(inp: ShipInputs) -> dict:
 def build_manifest(inp: ShipInputs, res: EvalResult, *, model_name: str, model_path: Path, layout: str,
                    n_eval: int, n_test: int, threads: int | None, cache_key: str) -> dict:
     """Everything a firmware team needs to feed, run and check the model."""
-    sel, ch, data, run = inp.selection, inp.choice, inp.run_info["data"], inp.run_info
+    sel, ch, data, run = inp.selection, inp.choice, inp.run_info.data, inp.run_info
     bench = ch.get("bench") or {}
     lat = bench.get("latency_ms") or {}
     in_shape = list(res.input_shape)
@@ -120,15 +122,15 @@ def build_manifest(inp: ShipInputs, res: EvalResult, *, model_name: str, model_p
             "peak_ram_mb": _metric(ch, "peak_ram_mb", "MB, peak resident memory while running"),
             "size_mb": _metric(ch, "size_mb", "MB (10^6 bytes) of the model file", bytes=size_bytes),
         },
-        "bench": {"mode": bench.get("bench_mode"), "file": sel["bench"]["file"], "sha256": sel["bench"]["sha256"],
-                  "reference": sel["bench"].get("reference")},
-        "target": {"name": sel["target"], "budgets": _budgets(sel, ch), "format_policy": sel.get("format_policy")},
+        "bench": {"mode": bench.get("bench_mode"), "file": sel.bench["file"], "sha256": sel.bench["sha256"],
+                  "reference": sel.bench.get("reference")},
+        "target": {"name": sel.target, "budgets": _budgets(sel, ch), "format_policy": sel.get("format_policy")},
         "candidate": _candidate(inp),
-        "selection": {"key": ch["key"], "front": sel["front"], "rows": len(sel["rows"]),
+        "selection": {"key": ch["key"], "front": sel.front, "rows": len(sel.rows),
                       "selection_created": sel.get("created")},
-        "source": {"model": run["model"], "checkpoint": run.get("config", {}).get("checkpoint"),
-                   "checkpoint_sha256": run.get("dense", {}).get("sha256"),
-                   "dense_trained_by_edgeprune": run.get("dense", {}).get("trained"),
+        "source": {"model": run.model, "checkpoint": run.get("config", {}).get("checkpoint"),
+                   "checkpoint_sha256": run.dense.get("sha256"),
+                   "dense_trained_by_edgeprune": run.dense.get("trained"),
                    "artifact": str(inp.model_path.relative_to(inp.run.root)), "export": {
                        k: inp.fmt_meta[k] for k in ("opset", "encoding", "parity", "quantization", "agreement")
                        if k in inp.fmt_meta}},
@@ -142,13 +144,13 @@ def build_manifest(inp: ShipInputs, res: EvalResult, *, model_name: str, model_p
                           "pred": "top-1 predictions at ship time"},
                  "expected_accuracy": res.accuracy, "runtime": res.runtime, "runtime_version": res.runtime_version,
                  "machine": res.machine, "threads": threads, "tolerance": tolerance_doc(n_eval)},
-        "device_bench": device_bench(sel["target"], ch["format"], model_name,
+        "device_bench": device_bench(sel.target, ch["format"], model_name,
                                      _profile_runtime(sel, ch["format"]).get("runtime"),
                                      _profile_runtime(sel, ch["format"]).get("threads") or bench.get("threads_profile")),
         "cache_key": cache_key,
     }
 
 
-def _profile_runtime(sel: dict, fmt: str) -> dict:
+def _profile_runtime(sel: SelectionRecord, fmt: str) -> dict:
     """The target profile's runtime record for ``fmt`` (selection.json keeps the profile)."""
     return ((sel.get("target_profile") or {}).get("runtimes") or {}).get(fmt) or {}

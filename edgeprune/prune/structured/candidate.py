@@ -19,6 +19,8 @@ from torch import nn
 
 from ...data import Dataset
 from ...models import ModelSpec, build
+from ...records import CandidateRecord, write_document
+from ...rundir import CANDIDATE_FILE, STRUCTURE_FILE, WEIGHTS_FILE
 from ...runio import RunDir, atomic_dir, sha256_file, write_json
 from ...train import accuracy, fit, predict
 from ..config import PruneConfig
@@ -89,15 +91,15 @@ def write_candidate(rd: RunDir, cand: dict, model: nn.Module, plan: ChannelPlan,
     from ..candidate import save_weights
 
     with atomic_dir(rd.candidate_dir(cand["id"])) as tmp:
-        cand["sha256"] = save_weights(model, tmp / "model.safetensors")
-        write_json(tmp / "structure.json", plan.to_json())
-        cand["structure_sha256"] = sha256_file(tmp / "structure.json")
-        rebuilt = rebuild(tmp / "structure.json", tmp / "model.safetensors")
+        cand["sha256"] = save_weights(model, tmp / WEIGHTS_FILE)
+        write_json(tmp / STRUCTURE_FILE, plan.to_json())
+        cand["structure_sha256"] = sha256_file(tmp / STRUCTURE_FILE)
+        rebuilt = rebuild(tmp / STRUCTURE_FILE, tmp / WEIGHTS_FILE)
         diff = float(np.abs(predict(rebuilt, probe_x) - predict(model, probe_x)).max())
         if not diff <= ROUND_TRIP_ATOL:  # a bug, not user error
             raise RuntimeError(f"{cand['id']}: rebuild from its channel plan differs by {diff:.2e}")
         cand["round_trip_max_abs_diff"] = diff
-        write_json(tmp / "candidate.json", cand)
+        write_document(CandidateRecord, tmp / CANDIDATE_FILE, cand)
     return cand
 
 

@@ -22,7 +22,8 @@ from ...log import info
 from ...cachekey import stage_key
 from ...data import Dataset
 from ...models import ModelSpec, build, create_model
-from ...runio import RunDir, read_json, sha256_file, write_json
+from ...records import CandidateRecord, StrategiesRecord, StructuredRangesRecord, write_document
+from ...runio import RunDir, sha256_file
 from ..calib import calib_key
 from ..config import GLOBAL_TARGETS, PruneConfig
 from ..ranges import LayerRange
@@ -77,7 +78,8 @@ def phase1(spec: ModelSpec, dense_path: Path, input_shape: list[int], calib, rd:
     """Groups, baseline ranges and the parameter model (cached under the dense hash and the calibration)."""
     path = rd.ranges_structured_json
     if path.exists():
-        doc = read_json(path)
+        rec = StructuredRangesRecord.read_or_none(path)
+        doc = {} if rec is None else rec.to_json()
         key = stage_key("structured-ranges", dense_sha256=dense_sha, schema=SCHEMA, calib=calib_info)
         if key.matches(doc, absent_ok=("calib",)):  # files older than the calibration field match any
             if "unsupported" in doc:
@@ -101,7 +103,7 @@ def phase1(spec: ModelSpec, dense_path: Path, input_shape: list[int], calib, rd:
         except Exception as e:  # whatever else breaks in the analysis: fall back, never crash the build
             raise StructuredUnsupported(spec.name, None, f"the channel analysis failed ({_first_line(e)})") from e
     except StructuredUnsupported as e:
-        write_json(path, {"dense_sha256": dense_sha, "schema": SCHEMA, "granularity": "structured",
+        write_document(StructuredRangesRecord, path, {"dense_sha256": dense_sha, "schema": SCHEMA, "granularity": "structured",
                           "unsupported": {"model": e.model, "layer": e.layer, "reason": e.reason},
                           "fallback": "unstructured"})
         raise
@@ -116,7 +118,7 @@ def phase1(spec: ModelSpec, dense_path: Path, input_shape: list[int], calib, rd:
             _log(f"structured phase 1: {crit} skipped ({skipped[crit]})")
     ranges, achieved = derive_ranges(groups, scores, pm)
     dense_counts = count(model, example, layer_wise=True)
-    write_json(path, {
+    write_document(StructuredRangesRecord, path, {
         "dense_sha256": dense_sha, "schema": SCHEMA, "granularity": "structured", "calib": calib_info,
         "baselines": list(scores), "skipped": skipped,
         "criteria": {c: CRITERIA.get(c).doc for c in scores},
@@ -143,7 +145,7 @@ def phase2(p1: Phase1, cfg: PruneConfig, rd: RunDir) -> tuple[dict, dict[str, li
         out[name] = {"target": target, "kept": kept, "planned": {g.name: removed[g.name] / g.size for g in p1.groups},
                      "planned_param_removal": p1.pm.removal(removed)}
     merged = {k: v for k, v in merged.items() if k in out}
-    write_json(rd.strategies_structured_json, {
+    write_document(StrategiesRecord, rd.strategies_structured_json, {
         "granularity": "structured",
         "strategies": {k: {**v, "merged": merged[k]} for k, v in out.items()},
         "merged": {k: v for k, v in merged.items() if v},
@@ -154,7 +156,10 @@ def phase2(p1: Phase1, cfg: PruneConfig, rd: RunDir) -> tuple[dict, dict[str, li
 def _done(rd: RunDir, cid: str, key: str) -> dict | None:
     if not rd.candidate_json(cid).exists():
         return None
-    c = read_json(rd.candidate_json(cid))
+    rec = CandidateRecord.read_or_none(rd.candidate_json(cid))
+    if rec is None:
+        return None
+    c = rec.to_json()
     ok = (c.get("key") == key and rd.candidate_weights(cid).exists() and rd.candidate_structure(cid).exists()
           and sha256_file(rd.candidate_weights(cid)) == c.get("sha256")
           and sha256_file(rd.candidate_structure(cid)) == c.get("structure_sha256"))
