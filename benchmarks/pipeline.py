@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         **header(sys.argv), "target": args.target, "exit_code": proc.returncode, "wall_seconds": round(wall, 1),
         "build_seconds": total, "stages": build["stages"],
         "training_seconds": {"dense": dense_train_s, "fine_tune": round(finetune_s, 1)},
-        "share_outside_fine_tuning": round(1 - (finetune_s + dense_train_s) / total, 3) if total else None,
+        # a resumed build did not train (its candidates come from the earlier build): no share to report
+        "share_outside_fine_tuning": round(1 - (finetune_s + dense_train_s) / total, 3)
+        if total and not args.resume else None,
         "share_export_bench_select_ship": round(after_prune / total, 3) if total else None,
         "candidates": len(cands), "granularity": by_grain, "resumed": args.resume,
         "formats": build.get("formats"), "precisions": build.get("precisions"),
@@ -92,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     print("| stage | seconds | peak RSS (MB) |\n|---|---|---|")
     for s in build["stages"]:
         print(f"| {s['stage']} | {s['seconds']:.1f} | {s['peak_rss_mb']:.0f} |")
-    print(f"dense training {dense_train_s:.0f} s, fine-tuning {finetune_s:.0f} s; "
-          f"outside training: {doc['share_outside_fine_tuning']:.0%}; export+bench+select+ship: {doc['share_export_bench_select_ship']:.0%}")
+    if not args.resume:
+        print(f"dense training {dense_train_s:.0f} s, fine-tuning {finetune_s:.0f} s; outside training: "
+              f"{doc['share_outside_fine_tuning']:.0%}; export+bench+select+ship: {doc['share_export_bench_select_ship']:.0%}")
     name = args.name or ("pipeline" if args.target == DEFAULT_TARGET else f"pipeline-{args.target}")
     print(f"wrote {save(name, doc)}")
     return 0
