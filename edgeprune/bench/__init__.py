@@ -90,12 +90,7 @@ def bench_run(run: str | os.PathLike, target: str | Target, on_device: bool | No
         clean_stage_temps(rd.root, "bench")
         out = _measure_and_write(artifacts, prof, on_device, eval_npz, "data/test.npz", settings, log,
                                  rd.bench_json(prof.name))
-    doc = BenchRecord.read(out).to_json()
-    if echo:
-        print(format_summary(doc))
-        log(f"wrote {out} in {doc['seconds']:.0f} s")
-    _raise_failed(doc, out)
-    return out
+    return _report(out, echo, log)
 
 
 def bench_files(paths: list[str | os.PathLike], target: str | Target, on_device: bool | None = None,
@@ -112,6 +107,11 @@ def bench_files(paths: list[str | os.PathLike], target: str | Target, on_device:
         raise EdgepruneError(f"Eval set {npz} does not exist.", "Give the .npz with x, y (a ship bundle's eval.npz or RUN/data/test.npz).")
     dest = Path(out) if out else Path(f"bench-{prof.name}.json")
     written = _measure_and_write(artifacts, prof, on_device, npz, npz.name if npz else None, settings, log, dest)
+    return _report(written, echo, log)
+
+
+def _report(written: Path, echo: bool, log: Log) -> Path:
+    """The summary table on stdout (``echo``), then :class:`BenchFailed` if an artifact could not be measured."""
     doc = BenchRecord.read(written).to_json()
     if echo:
         print(format_summary(doc))

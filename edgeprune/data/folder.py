@@ -54,6 +54,12 @@ def _scan(base: Path, labels: list[str]) -> tuple[list[Path], np.ndarray]:
     return paths, np.asarray(ys, dtype=np.int64)
 
 
+def _carve(paths: list, y: np.ndarray) -> tuple[tuple[list, np.ndarray], tuple[list, np.ndarray]]:
+    """Split 15% off ``paths``/``y`` (stratified, fixed seed): (the rest, the 15%)."""
+    keep, cut = split_stratified(y, (0.85, 0.15))
+    return ([paths[i] for i in keep], y[keep]), ([paths[i] for i in cut], y[cut])
+
+
 @register("folder", _detect)
 def load_folder(spec: str, input_size: int | None = None) -> Dataset:
     root = Path(spec)
@@ -69,16 +75,12 @@ def load_folder(spec: str, input_size: int | None = None) -> Dataset:
         if (root / "val").is_dir():
             p_va, y_va = _scan(root / "val", labels)
         else:
-            tr, va = split_stratified(y_tr, (0.85, 0.15))
-            p_va, y_va = [p_tr[i] for i in va], y_tr[va]
-            p_tr, y_tr = [p_tr[i] for i in tr], y_tr[tr]
+            (p_tr, y_tr), (p_va, y_va) = _carve(p_tr, y_tr)
             notes["val"] = "15% of train/, stratified, fixed seed"
         if (root / "test").is_dir():
             p_te, y_te = _scan(root / "test", labels)
         else:
-            tr, te = split_stratified(y_tr, (0.85, 0.15))
-            p_te, y_te = [p_tr[i] for i in te], y_tr[te]
-            p_tr, y_tr = [p_tr[i] for i in tr], y_tr[tr]
+            (p_tr, y_tr), (p_te, y_te) = _carve(p_tr, y_tr)
             notes["test"] = "15% of train/, stratified, fixed seed"
     else:
         paths, y = _scan(root, labels)
