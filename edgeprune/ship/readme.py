@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .devicecmds import render as render_device_bench
 from .manifest import EVAL_FILE, tolerance
+from .precision_notes import int8_facts
 
 _FIGURE_NAMES = {"accuracy": "Accuracy", "latency_ms": "Latency", "peak_ram_mb": "Peak RAM", "size_mb": "Size"}
 
@@ -180,21 +181,19 @@ def _figures(m: dict) -> str:
 
 def _precision(m: dict) -> str:
     """The model's precision, and for int8 how it was quantized and how close it is to its fp32 twin."""
-    p = m.get("precision_notes") or {"precision": m.get("precision", "fp32")}
-    if p.get("precision", "fp32") == "fp32":
+    f = int8_facts(m)
+    if f is None:
         return "- Precision: **fp32** (float32 weights, input and output)."
-    cal, a = p.get("calibration") or {}, p.get("agreement") or {}
-    acc = ""
-    if a.get("accuracy_int8") is not None:
-        acc = (f" Accuracy on those images: int8 {a['accuracy_int8']:.4f} vs fp32 {a['accuracy_fp32']:.4f}.")
-    return (f"- Precision: **int8** ({p.get('quantizer')}): weights {p.get('weights')}; activations "
-            f"{p.get('activations')}. The input and output stay float32: {p.get('io')}, so feed it exactly like "
+    cal, a = f.calibration, f.agreement
+    acc = f" Accuracy on those images: int8 {f.accuracy[0]:.4f} vs fp32 {f.accuracy[1]:.4f}." if f.accuracy else ""
+    return (f"- Precision: **int8** ({f.quantizer}): weights {f.weights}; activations "
+            f"{f.activations}. The input and output stay float32: {f.io}, so feed it exactly like "
             f"the fp32 model.\n"
             f"- Calibration: {cal.get('n')} images of the **{cal.get('split')}** split (`{cal.get('file')}`, "
             f"never test images).\n"
             f"- Agreement with its fp32 twin `{a.get('twin')}` on {a.get('n')} test images ({a.get('inputs')}): "
-            f"top-1 {a.get('top1_agreement', 0):.1%} (floor {a.get('floor', 0):.0%}), max logit error "
-            f"{a.get('max_abs_logit_error', 0):.3g} (largest fp32 logit {a.get('max_abs_fp32_logit', 0):.3g}).{acc}")
+            f"top-1 {a['top1_agreement']:.1%} (floor {a['floor']:.0%}), max logit error "
+            f"{a['max_abs_logit_error']:.3g} (largest fp32 logit {a['max_abs_fp32_logit']:.3g}).{acc}")
 
 
 def _sparsity_words(c: dict) -> str:

@@ -5,6 +5,7 @@ import json
 from html import escape
 
 from .pareto import OBJ_LABEL, pareto_png, png_base64
+from .precision_notes import int8_facts
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1180px;color:#222;padding:0 16px}
@@ -143,20 +144,18 @@ def _sparsity(m: dict, candidate: dict | None) -> str:
 
 def _precision(m: dict) -> str:
     """Precision of the shipped file; for int8 the quantizer, calibration data and agreement with the fp32 twin."""
-    p = m.get("precision_notes") or {"precision": m.get("precision", "fp32")}
-    if p.get("precision", "fp32") == "fp32":
+    f = int8_facts(m)
+    if f is None:
         return "<p>fp32: float32 weights, input and output.</p>"
-    cal, a = p.get("calibration") or {}, p.get("agreement") or {}
-    acc = ""
-    if a.get("accuracy_int8") is not None:
-        acc = f"; accuracy there int8 {a['accuracy_int8']:.4f} vs fp32 {a['accuracy_fp32']:.4f}"
-    return (f"<p>int8 ({escape(str(p.get('quantizer')))}): weights {escape(str(p.get('weights')))}, activations "
-            f"{escape(str(p.get('activations')))}; {escape(str(p.get('io')))}.</p>"
+    cal, a = f.calibration, f.agreement
+    acc = f"; accuracy there int8 {f.accuracy[0]:.4f} vs fp32 {f.accuracy[1]:.4f}" if f.accuracy else ""
+    return (f"<p>int8 ({escape(f.quantizer)}): weights {escape(f.weights)}, activations "
+            f"{escape(f.activations)}; {escape(f.io)}.</p>"
             f"<p>Calibration: {cal.get('n')} <b>{escape(str(cal.get('split')))}</b>-split images "
             f"(<code>{escape(str(cal.get('file')))}</code>), never test images.</p>"
             f"<p>Agreement with the fp32 twin <code>{escape(str(a.get('twin')))}</code>{_prov('measured')} on "
-            f"{a.get('n')} test images: top-1 {a.get('top1_agreement', 0):.1%} (floor {a.get('floor', 0):.0%}), "
-            f"max logit error {a.get('max_abs_logit_error', 0):.3g} of {a.get('max_abs_fp32_logit', 0):.3g}{acc}.</p>")
+            f"{a.get('n')} test images: top-1 {a['top1_agreement']:.1%} (floor {a['floor']:.0%}), "
+            f"max logit error {a['max_abs_logit_error']:.3g} of {a['max_abs_fp32_logit']:.3g}{acc}.</p>")
 
 
 def _pareto(sel: dict) -> str:
