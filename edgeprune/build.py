@@ -19,10 +19,10 @@ from typing import Iterator
 from .errors import EdgepruneError, NothingFeasible
 from .locks import clean_stage_temps
 from .log import info
+from .records import DENSE
 from .records import BuildRecord, SelectionRecord, write_document
 from .runio import RunDir
 
-DENSE_ID = "dense"  # export.sources.DENSE_ID (not imported: it pulls in numpy/torch-side modules)
 
 
 def _vm_hwm_mb() -> float | None:
@@ -171,7 +171,7 @@ def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None, to
                 for s in res.screened:
                     info(f"export: skipping {s.candidate} (dominated before export by {s.dominated_by}: {s.reason}; "
                           "without --screen it is kept)")
-                wanted = [*res.kept, DENSE_ID]
+                wanted = [*res.kept, DENSE]
             _export(out, fmts, precisions, wanted, None if formats else _other_runnable(profile, fmts))
         with _stage("bench", log):
             if bench_is_current(out, profile, formats=fmts, candidates=wanted):

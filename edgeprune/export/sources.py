@@ -15,12 +15,12 @@ import numpy as np
 
 from ..errors import EdgepruneError
 from ..models import ModelSpec
-from ..records import CandidateRecord, RunRecord
+from ..records import DENSE, CandidateRecord, RunRecord
 from ..runio import RunDir
 from .int8 import AgreementInputs
 
 N_PARITY = 64
-DENSE_ID = "dense"
+DENSE_ID = DENSE  # the dense model's id, spelled once in edgeprune.records
 
 
 @dataclass
