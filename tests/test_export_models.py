@@ -75,7 +75,17 @@ def test_cnn_at_90_percent_is_within_1_4x_of_the_floor(tmp_path):
     assert rec["sparsity"] == pytest.approx(0.9, abs=0.01)
     for fmt in ("onnx", "tflite"):
         e = rec["formats"][fmt]
-        assert e["ratio_to_floor"] <= 1.4, (fmt, e["ratio_to_floor"])
+        # ONNX: the RAM rule may store tensors larger than their smallest encoding (issue 11); on a model this
+        # small the measured peak moves by allocator pages, so which ones varies. The encodings themselves must
+        # reach 1.4x (the file minus what the RAM rule added), and whatever it added is recorded and kept RAM in.
+        ram = e.get("ram") or {}
+        added = sum(chosen - smallest for chosen, smallest in
+                    (v["bytes"] for v in (ram.get("limited") or {}).values()))
+        assert (e["bytes"] - added) / rec["floor_bytes"] <= 1.4, (fmt, e["ratio_to_floor"], added)
+        if added:
+            assert ram["within_limit"] and ram["why"].startswith(f"{len(ram['limited'])} tensor(s) stored larger")
+        else:
+            assert e["ratio_to_floor"] <= 1.4, (fmt, e["ratio_to_floor"])
         assert e["parity"]["max_abs_diff"] <= 1e-4
 
 
