@@ -61,8 +61,9 @@ def round_figures(first: dict, later: list[dict]) -> list[float]:
     return [f for f in map(_round_figure, [first, *later]) if f is not None]
 
 
-def latency_rounds(first: dict, later: list[dict], settings: BenchSettings) -> dict:
-    """Round 1's result (RAM, accuracy) with latency and load time combined over all rounds."""
+def latency_rounds(first: dict, later: list[dict], settings: BenchSettings, settled: str | None = None) -> dict:
+    """Round 1's result (RAM, accuracy) with latency and load time combined over all rounds; ``settled``: why
+    it got no later rounds (see :mod:`.settle`)."""
     ok = [first] + [r for r in later if not r.get("error") and r.get("latency_ms")]
     lat = combine_rounds([r["latency_ms"] for r in ok])
     figures = lat["round_medians"]
@@ -74,6 +75,8 @@ def latency_rounds(first: dict, later: list[dict], settings: BenchSettings) -> d
         lat["paired_reference"] = paired[0]["reference"]
     lat["stable"] = latency_is_stable(figures, settings.agree, settings.stable_within)
     lat["agree_within"] = settings.stable_within
+    if settled:
+        lat["settled"] = settled
     out = dict(first, latency_ms=lat, load_ms=statistics.median(r["load_ms"] for r in ok))
     out["peak_ram_rounds_mb"] = [r["peak_ram_mb"] for r in ok if r.get("peak_ram_mb") is not None]
     failed = [r["error"] for r in later if r.get("error")]

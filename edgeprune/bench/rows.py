@@ -41,6 +41,8 @@ def _methods(res: dict, mode: str, eval_name: str | None) -> dict[str, str]:
 
 
 def _agreement(lat: dict) -> str:
+    if lat.get("settled"):
+        return f"; {lat['settled']}"
     if "stable" not in lat:
         return ""
     return (f"; a majority of rounds agree within {lat['agree_within']:.1%}" if lat["stable"] else

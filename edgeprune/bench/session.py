@@ -28,6 +28,7 @@ from .reference import ensure_reference
 from .rounds import anchor_floors, latency_rounds, round_figures, rounds_todo
 from .rows import apply_estimate, base_row, file_facts, make_row, no_estimate_reason
 from .settings import BenchSettings, Partner
+from .settle import settled_after_first
 
 Log = Callable[[str], None]
 
@@ -91,19 +92,21 @@ def _is_anchor(a: Artifact, refs: dict[str, list[HostReference]]) -> bool:
 
 def _run_rounds(artifacts: list[Artifact], refs: dict[str, list[HostReference]], threads: dict[str, int],
                 settings: BenchSettings, eval_npz: Path | None, log: Log,
-                measure: Measure) -> tuple[list[dict], list[list[dict]], dict[str, Artifact]]:
-    """Round 1 measures everything; later rounds time latency only (see :class:`.settings.BenchSettings`).
+                measure: Measure) -> tuple[list[dict], list[list[dict]], dict[str, Artifact], dict[int, str]]:
+    """Round 1 measures everything; later rounds time latency only (see :class:`.settings.BenchSettings`),
+    except for artifacts settled after round 1 (see :mod:`.settle`).
 
     Off the device the anchors (see :func:`_partner`) are measured first, so
     that the others can be paired with them. Returns round 1's result per
     artifact, the later rounds' results per artifact and the anchors that
-    measured cleanly, by format.
+    measured cleanly, by format, and the settled artifacts with why.
     """
     start = time.perf_counter()
     first: list[dict | None] = [None] * len(artifacts)
     later: list[list[dict]] = [[] for _ in artifacts]
     anchors: dict[str, Artifact] = {}
     fixed_seconds = 0.0
+    settled: dict[int, str] = {}
     for rnd in range(settings.max_rounds):
         if rnd == settings.rounds:
             fixed_seconds = time.perf_counter() - start
@@ -113,7 +116,8 @@ def _run_rounds(artifacts: list[Artifact], refs: dict[str, list[HostReference]],
         if rnd == 0:
             todo = sorted(range(len(artifacts)), key=lambda i: not _is_anchor(artifacts[i], refs))
         else:
-            todo = rounds_todo(rnd, [round_figures(f, l) for f, l in zip(first, later)], settings)
+            todo = [i for i in rounds_todo(rnd, [round_figures(f, l) for f, l in zip(first, later)], settings)
+                    if i not in settled]
         if not todo:
             break
         if refs and rnd == 0:  # the references alone, at the start (and at the end of the session)
@@ -128,11 +132,16 @@ def _run_rounds(artifacts: list[Artifact], refs: dict[str, list[HostReference]],
                 log(f"[{i + 1}/{len(artifacts)}] {a.display}: {_progress(first[i])}")
             else:  # latency only
                 later[i].append(measure(settings.job(a.path, threads[a.format], a.layout, partner=partner), rnd))
+        if rnd == 0 and settings.settle_margin:
+            settled = settled_after_first(artifacts, first, settings.settle_margin)
+            if settled:
+                log(f"{len(settled)} artifact(s) need no more latency rounds, each dominated after round 1 by a "
+                    f"smaller, lighter, no less accurate one >= {settings.settle_margin:g}x faster: "
+                    + ", ".join(artifacts[i].display for i in sorted(settled)))
         if rnd:
             log(f"latency round {rnd + 1}: {len(todo)} artifact(s)" + ("" if rnd < settings.rounds else
                 f" whose rounds did not yet agree within {settings.stable_within:.1%}"))
-    return first, later, anchors
-
+    return first, later, anchors, settled
 
 
 def bench_artifacts(artifacts: list[Artifact], target: Target, on_device: bool | None = None,
@@ -160,8 +169,8 @@ def bench_artifacts(artifacts: list[Artifact], target: Target, on_device: bool |
                 refs[k] = [HostReference(c, str(ensure_reference(c, log))) for c in target.calibrations(k)]
 
     measure = measure or (lambda job, rnd: run_worker(job, settings.timeout_seconds))
-    first, later, anchors = _run_rounds(artifacts, refs, threads, settings, eval_npz, log, measure)
-    measured = [(a, latency_rounds(res, later[i], settings) if res.get("latency_ms") else res)
+    first, later, anchors, settled = _run_rounds(artifacts, refs, threads, settings, eval_npz, log, measure)
+    measured = [(a, latency_rounds(res, later[i], settings, settled.get(i)) if res.get("latency_ms") else res)
                 for i, (a, res) in enumerate(zip(artifacts, first))]
 
     entries: dict[str, dict] = {}

@@ -23,6 +23,9 @@ class BenchSettings:
     rounds, up to ``max_rounds``, while they have taken less than
     ``extra_time`` x the time of the first rounds. ``min_runs`` counts over
     the first ``rounds`` rounds; ``max_seconds`` is the time box of one round.
+    An artifact dominated after round 1 by one of its kind at least
+    ``settle_margin`` x faster gets no later rounds (see :mod:`.settle`; 0 turns
+    this off).
     """
 
     rounds: int = 3
@@ -38,6 +41,7 @@ class BenchSettings:
     pair_blocks: int = 8
     pair_block_seconds: float = 0.04
     timeout_seconds: float = 900.0
+    settle_margin: float = 1.5
 
     def job(self, path: Path, threads: int, layout: str | None = None, eval_npz: Path | None = None,
             partner: "Partner | None" = None) -> Job:
