@@ -26,6 +26,9 @@ class Artifact:
     recorded_gzip: int | None = None  # gzip bytes in the export record (valid while the sha256 matches)
     anchor: bool = False  # the run's dense artifact: the others of its format are timed against it (host estimate)
     precision: str = FP32  # part of the artifact's identity: fp32 | int8
+    # the run's dense network (the dense model or an unstructured candidate, which every runtime on our targets
+    # densifies at load), as opposed to a structured candidate's smaller network; None: not known (a loose file)
+    dense_network: bool | None = None
 
     @property
     def key(self) -> ArtifactKey:
@@ -85,5 +88,5 @@ def run_artifacts(rd: RunDir) -> list[Artifact]:
             out.append(Artifact(path, cid, fmt, display, rec.get("layout"), rec.get("sha256"),
                                 f"export: {err}" if err and rec.get("error") else err, rec.get("gzip_bytes"),
                                 anchor=cid == DENSE,
-                                precision=precision))
+                                precision=precision, dense_network=not (record.get("source") or {}).get("structure")))
     return out

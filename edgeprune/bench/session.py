@@ -133,11 +133,11 @@ def _run_rounds(artifacts: list[Artifact], refs: dict[str, list[HostReference]],
             else:  # latency only
                 later[i].append(measure(settings.job(a.path, threads[a.format], a.layout, partner=partner), rnd))
         if rnd == 0 and settings.settle_margin:
-            settled = settled_after_first(artifacts, first, settings.settle_margin)
+            settled = settled_after_first(artifacts, first, settings.settle_margin, settings.stable_within)
             if settled:
-                log(f"{len(settled)} artifact(s) need no more latency rounds, each dominated after round 1 by a "
-                    f"smaller, lighter, no less accurate one >= {settings.settle_margin:g}x faster: "
-                    + ", ".join(artifacts[i].display for i in sorted(settled)))
+                log(f"{len(settled)} artifact(s) need no more latency rounds, each dominated after round 1 by one "
+                    f"no larger, no heavier and no less accurate that is {settings.settle_margin:g}x faster or runs the same "
+                    "dense network: " + ", ".join(artifacts[i].display for i in sorted(settled)))
         if rnd:
             log(f"latency round {rnd + 1}: {len(todo)} artifact(s)" + ("" if rnd < settings.rounds else
                 f" whose rounds did not yet agree within {settings.stable_within:.1%}"))

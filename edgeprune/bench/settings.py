@@ -23,9 +23,9 @@ class BenchSettings:
     rounds, up to ``max_rounds``, while they have taken less than
     ``extra_time`` x the time of the first rounds. ``min_runs`` counts over
     the first ``rounds`` rounds; ``max_seconds`` is the time box of one round.
-    An artifact dominated after round 1 by one of its kind at least
-    ``settle_margin`` x faster gets no later rounds (see :mod:`.settle`; 0 turns
-    this off).
+    An artifact dominated after round 1 by one of its kind (at least
+    ``settle_margin`` x faster, or the same dense network) gets no later rounds
+    (see :mod:`.settle`; 0 turns this off).
     """
 
     rounds: int = 3
