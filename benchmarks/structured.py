@@ -2,7 +2,8 @@
 
 Per seed (resnet18 on digits, the default build's model and data):
 - the prune stage with ``--granularity both`` (one shot) and ``--granularity structured --schedule
-  iterative --steps 3`` (same fine-tuning budget), Mix-and-Match with the product signal;
+  iterative --steps 3`` (same fine-tuning budget), Mix-and-Match with its default signals (product for
+  the unstructured candidates, magnitude for the structured ones; before 2026-12-01 08:00 product for both);
 - peers a user would otherwise run: Torch-Pruning's uniform (``pruning_ratio``) and global
   (``global_pruning=True``) pruning with ``GroupMagnitudeImportance`` and ``GroupTaylorImportance``
   (their defaults, classifier ignored), each bisected to the prunable-parameter count of the structured
@@ -221,8 +222,7 @@ def run_seed(seed: int, strategies: list[str] | None, epochs: int, steps: int, r
     from edgeprune.runio import RunDir, read_json
 
     root = cache / f"seed{seed}"
-    base = dict(model="resnet18", data="digits", seed=seed, signals=["product"], strategies=strategies,
-                finetune_epochs=epochs)
+    base = dict(model="resnet18", data="digits", seed=seed, strategies=strategies, finetune_epochs=epochs)
     t0 = time.perf_counter()
     oneshot = run_prune(PruneConfig(**base, granularity="both"), root / "oneshot")
     t_oneshot = time.perf_counter() - t0
@@ -419,9 +419,12 @@ def main(argv: list[str] | None = None) -> int:
     for s in seeds:
         _log(f"== seed {s}")
         results.append(run_seed(s, strategies, epochs, args.steps, rounds, cache))
+    from edgeprune.prune.config import DEFAULT_SIGNALS
+
     doc = {**header(["benchmarks/structured.py", *(argv if argv is not None else sys.argv[1:])]),
            "settings": {"model": "resnet18", "data": "digits", "seeds": seeds, "epochs": epochs, "steps": args.steps,
-                        "latency_rounds": rounds, "strategies": strategies or "all ten", "signal": "product",
+                        "latency_rounds": rounds, "strategies": strategies or "all ten",
+                        "signals": {k: list(v) for k, v in DEFAULT_SIGNALS.items()},
                         "threads": 1, "peers": list(PEERS), "bands": list(BANDS)},
            "provenance": {"latency": "measured-on-host: paired with dense in one bench worker (alternating blocks), "
                                      "1 thread, median ratio over rounds",

@@ -53,7 +53,8 @@ def prune_options(fn):
         click.option("--checkpoint", type=click.Path(dir_okay=False), help="Dense state_dict (.safetensors, .pt, .pth). Without it edgeprune trains the dense model."),
         click.option("--data", default="digits", show_default=True, help="'digits', a CIFAR-10/100 python directory, or an image-folder root."),
         click.option("--input-size", type=int, help="Input side in pixels (default: 32 for digits/CIFAR, 224 for folders)."),
-        click.option("--signals", default="product", show_default=True, help="Comma list of magnitude,gradient,product."),
+        click.option("--signals", help="Comma list of magnitude,gradient,product for every granularity (default: "
+                     "product for unstructured candidates, magnitude for structured ones, as measured in benchmarks/)."),
         click.option("--strategies", help="Comma list of strategy names (default: all ten)."),
         click.option("--epochs", type=int, help="Max fine-tuning epochs per candidate (early stopping on val, patience 3)."),
         click.option("--seed", type=int, default=0, show_default=True),

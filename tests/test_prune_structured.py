@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from edgeprune.models import create_model, resolve_spec
+from edgeprune.errors import EdgepruneError
 from edgeprune.prune import PruneConfig, run_prune
 from edgeprune.prune.ranges import LayerRange
 from edgeprune.prune.structured.cost import probe
@@ -187,7 +188,7 @@ def test_structured_outputs_follow_the_contract(structured_run):
         assert 0.0 <= r["range"][0] <= r["range"][1] <= 0.90
     assert not rd.ranges_json.exists()  # structured only: no unstructured phase
     ids = rd.candidate_ids()
-    assert ids == ["structured-product-aggressive", "structured-product-balanced", "structured-product-conservative"]
+    assert ids == ["structured-magnitude-aggressive", "structured-magnitude-balanced", "structured-magnitude-conservative"]
     for c in res.candidates:
         on_disk = read_json(rd.candidate_json(c["id"]))
         assert on_disk["granularity"] == "structured" and on_disk["round_trip_max_abs_diff"] == 0.0
@@ -210,7 +211,7 @@ def test_structured_outputs_follow_the_contract(structured_run):
 def test_plan_round_trip_gives_identical_outputs(structured_run):
     out, res = structured_run
     rd = RunDir(out)
-    cid = "structured-product-aggressive"
+    cid = "structured-magnitude-aggressive"
     plan = read_json(rd.candidate_structure(cid))
     json.dumps(plan)  # plain JSON: nothing to unpickle
     model = rebuild(rd.candidate_structure(cid), rd.candidate_weights(cid))
@@ -235,7 +236,7 @@ def test_structured_resume_after_a_killed_candidate(structured_run, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(out, copy)
     rd = RunDir(copy)
-    victim = "structured-product-balanced"
+    victim = "structured-magnitude-balanced"
     shutil.rmtree(rd.candidate_dir(victim))
     (copy / "candidates" / f".{victim}.edgeprune-abc.tmp").mkdir()  # what a kill -9 mid-write leaves (marked)
     kept = {cid: rd.candidate_weights(cid).stat().st_mtime_ns for cid in rd.candidate_ids()}
@@ -330,3 +331,15 @@ def test_an_analysis_that_never_ends_falls_back(tmp_path, monkeypatch):
     res = run_prune(cfg, tmp_path / "run")
     assert "no result after 1 s" in res.structured_fallback
     assert [c["id"] for c in res.candidates] == ["product-conservative"]
+
+
+def test_each_granularity_has_its_measured_default_signal_and_given_signals_apply_to_both():
+    default = PruneConfig()
+    assert default.signals == ["product"] and default.structured_signals == ["magnitude"]
+    given = PruneConfig(signals=["gradient", "product"])
+    assert given.signals == given.structured_signals == ["gradient", "product"]
+    assert PruneConfig(**default.to_json()).structured_signals == ["magnitude"]  # run.json round trip
+    old = {k: v for k, v in default.to_json().items() if k != "structured_signals"}  # a run made before the split
+    assert PruneConfig(**old).structured_signals == ["product"]  # keeps what that run pruned with
+    with pytest.raises(EdgepruneError, match="Unknown signal"):
+        run_prune(PruneConfig(structured_signals=["l1"]), "/nonexistent/never-created")

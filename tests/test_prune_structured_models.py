@@ -27,7 +27,7 @@ def test_family_pruned_structurally_and_exported(tmp_path, model, args, unit):
     res = run_prune(cfg, out)
     assert res.structured_fallback is None
     (c,) = res.candidates
-    assert c["id"] == "structured-product-aggressive" and c["params"]["pruned"] < 0.5 * c["params"]["dense"]
+    assert c["id"] == "structured-magnitude-aggressive" and c["params"]["pruned"] < 0.5 * c["params"]["dense"]
     assert any(ch["unit"] == unit and ch["resulting"] < ch["size"] for ch in c["channels"].values())
     records = export_run(out, candidates=[c["id"], "dense"], precisions="fp32")
     rd = RunDir(out)
@@ -51,5 +51,5 @@ def test_build_with_both_granularities_selects_across_them(tmp_path):
     sel = read_json(RunDir(out).selection_json)
     grains = {r["candidate"]: r["granularity"] for r in sel["rows"]}
     assert grains["dense"] == "dense" and grains["product-aggressive"] == "unstructured"
-    assert grains["structured-product-aggressive"] == "structured"
+    assert grains["structured-magnitude-aggressive"] == "structured"
     assert (bundle / "manifest.json").is_file()

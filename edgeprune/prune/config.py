@@ -5,6 +5,11 @@ from dataclasses import asdict, dataclass, field
 
 GLOBAL_TARGETS = (0.70, 0.80, 0.90)  # Phase 1 baselines' global sparsities (spec)
 SIGNALS = ("magnitude", "gradient", "product")
+#: the Phase 3 signal of each granularity when none is given. Weights: product (|w * g|), the best signal in
+#: benchmarks/quality.json. Channels: magnitude (group L2 norm): in benchmarks/structured.json Torch-Pruning's
+#: Taylor (first-order, the channel analogue of product) lost to its magnitude at every band, and Mix-and-Match's
+#: structured plans pruned by product lost to the same plans pruned by magnitude (RESULTS.md, "signal").
+DEFAULT_SIGNALS = {"unstructured": ("product",), "structured": ("magnitude",)}
 GRANULARITIES = ("unstructured", "structured", "both")
 
 
@@ -15,7 +20,8 @@ class PruneConfig:
     checkpoint: str | None = None
     data: str = "digits"
     input_size: int | None = None
-    signals: list[str] | None = None  # default ["product"]
+    signals: list[str] | None = None  # unstructured candidates' signals (default DEFAULT_SIGNALS)
+    structured_signals: list[str] | None = None  # structured ones' (default: ``signals`` if given, else DEFAULT_SIGNALS)
     strategies: list[str] | None = None  # default: all ten
     seed: int = 0
     granularity: str = "unstructured"  # unstructured | structured (channels/heads removed) | both
@@ -37,7 +43,9 @@ class PruneConfig:
     ray_address: str | None = None  # with executor="ray": an existing cluster; None starts a local Ray
 
     def __post_init__(self) -> None:
-        self.signals = list(self.signals or ["product"])
+        given = list(self.signals) if self.signals else None
+        self.signals = given or list(DEFAULT_SIGNALS["unstructured"])
+        self.structured_signals = list(self.structured_signals or given or DEFAULT_SIGNALS["structured"])
         if self.strategies is not None:
             self.strategies = list(self.strategies)
 

@@ -61,7 +61,7 @@ def _versions() -> dict:
 
 
 def _validate(cfg: PruneConfig) -> None:
-    bad = [s for s in cfg.signals if s not in SIGNALS]
+    bad = [s for s in dict.fromkeys(cfg.signals + cfg.structured_signals) if s not in SIGNALS]
     if bad:
         raise EdgepruneError(f"Unknown signal {', '.join(bad)}.", f"Use a comma list of {', '.join(SIGNALS)}.")
     if cfg.strategies:

@@ -176,7 +176,7 @@ def candidate_key(dense_sha: str, kept: dict, signal: str, cfg: PruneConfig, sch
 def phase3(p1: Phase1, plans: dict, merged: dict, spec: ModelSpec, dense_path: Path, dense_sha: str, data: Dataset,
            calib, cfg: PruneConfig, rd: RunDir, progress) -> list[dict]:
     schedule = Schedule(cfg.schedule, cfg.steps)
-    jobs = [(s, name) for s in cfg.signals for name in plans]
+    jobs = [(s, name) for s in cfg.structured_signals for name in plans]
     bar = progress(total=len(jobs), desc="structured phase 3: prune + fine-tune")
     out = []
     for sig, strategy in jobs:
