@@ -189,17 +189,10 @@ def keygen(out):
 
 
 # ---------------------------------------------------------------- build
-#: why ``build`` prunes structured only unless asked (benchmarks/pipeline*.json hold the measured build times)
-BUILD_GRANULARITY_NOTE = (
-    "build: --granularity structured (the default): only structured candidates (channels and heads removed) run "
-    "faster and in less RAM than dense on these targets' runtimes, which densify unstructured sparsity at load; "
-    "with both granularities a build takes the whole 10-minute budget of a default build on a 2-core host "
-    "and chose a structured artifact anyway (benchmarks/pipeline-both.json). "
-    "--granularity both adds the unstructured candidates (smaller files at dense speed).")
 @main.command()
 @click.option("--target", required=True, help="Profile name or path to a .toml.")
 @prune_options
-@granularity_option("structured")
+@granularity_option("both")
 @click.option("--out", default="runs/default", show_default=True, type=click.Path(file_okay=False))
 @click.option("--max-size-mb", type=float)
 @click.option("--max-ram-mb", type=float)
@@ -219,11 +212,9 @@ def build(target, out, max_size_mb, max_ram_mb, max_latency_ms, min_accuracy, fo
     from .build import run_build
 
     tolerances = _tolerances(kw)
-    default_grain = click.get_current_context().get_parameter_source("granularity") == click.core.ParameterSource.DEFAULT
     run_build(_prune_config(**kw), out, target, budgets=dict(max_size_mb=max_size_mb, max_ram_mb=max_ram_mb,
               max_latency_ms=max_latency_ms, min_accuracy=min_accuracy), tolerances=tolerances,
-              formats=_csv(formats), precision=precision, screen=screen,
-              notes=[BUILD_GRANULARITY_NOTE] if default_grain else ())
+              formats=_csv(formats), precision=precision, screen=screen)
 
 
 if __name__ == "__main__":  # pragma: no cover

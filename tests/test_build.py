@@ -190,12 +190,11 @@ def test_build_exports_and_benches_only_the_formats_the_target_runs(tmp_path):
     assert build["formats"] == ["onnx"] and build["skipped_formats"]["tflite"].startswith(why)
 
 
-def test_build_defaults_to_structured_and_says_why(tmp_path, monkeypatch):
-    """The CLI's build prunes structured only unless asked, says so once its inputs are valid, and passes
-    an explicit --granularity through without the note."""
+def test_build_defaults_to_both_granularities(tmp_path, monkeypatch):
+    """The CLI's build prunes unstructured and structured candidates unless asked for one."""
     from click.testing import CliRunner
 
-    from edgeprune.cli import BUILD_GRANULARITY_NOTE, main
+    from edgeprune.cli import main
 
     seen = {}
 
@@ -204,8 +203,8 @@ def test_build_defaults_to_structured_and_says_why(tmp_path, monkeypatch):
         raise SystemExit(0)  # stop before any work
 
     monkeypatch.setattr("edgeprune.prune.run_prune", fake_prune)
-    res = CliRunner().invoke(main, ["build", "--target", "raspberry-pi-4", "--out", str(tmp_path / "r")])
-    assert seen["granularity"] == "structured" and BUILD_GRANULARITY_NOTE in res.stderr
-    res = CliRunner().invoke(main, ["build", "--target", "raspberry-pi-4", "--granularity", "both",
-                                    "--out", str(tmp_path / "r2")])
-    assert seen["granularity"] == "both" and BUILD_GRANULARITY_NOTE not in res.stderr
+    CliRunner().invoke(main, ["build", "--target", "raspberry-pi-4", "--out", str(tmp_path / "r")])
+    assert seen["granularity"] == "both"
+    CliRunner().invoke(main, ["build", "--target", "raspberry-pi-4", "--granularity", "structured",
+                              "--out", str(tmp_path / "r2")])
+    assert seen["granularity"] == "structured"
