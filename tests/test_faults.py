@@ -612,8 +612,9 @@ def test_ctrl_c_during_bench_keeps_finished_results_and_resume_uses_them(run, mo
     import edgeprune.bench as bench
     from edgeprune.bench import BenchSettings, bench_run
 
+    # settle_margin=0: every artifact gets both rounds (settling after round 1 depends on measured RAM)
     settings = BenchSettings(rounds=2, max_rounds=2, min_runs=10, target_seconds=0.05, warmup_seconds=0.02,
-                             timeout_seconds=300)
+                             timeout_seconds=300, settle_margin=0)
     real, calls = bench.run_worker, []
 
     def interrupted(job, timeout):
