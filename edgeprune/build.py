@@ -126,16 +126,14 @@ def _export(out, fmts: list[str], precisions: list[str], wanted: list[str] | Non
 
 
 def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None, tolerances: dict | None = None,
-              formats: list[str] | None = None, precision: str = "both", screen: bool = False,
-              notes: list[str] | tuple[str, ...] = ()) -> Path:
+              formats: list[str] | None = None, precision: str = "both", screen: bool = False) -> Path:
     """Run every stage for ``target``; return the ship bundle directory.
 
     ``formats``: what to export and bench (default: the format the target ships);
     ``precision``: ``fp32``, ``int8`` or ``both`` (default) artifacts of those formats
     are exported, benched and compete; ``tolerances``: the selection's tie rule
     (see :func:`edgeprune.select.select`). ``screen``: leave out unstructured
-    candidates dominated before export (:mod:`edgeprune.select.screen`). ``notes``: lines said once the
-    inputs are valid, before any work (the CLI's reasons for its defaults).
+    candidates dominated before export (:mod:`edgeprune.select.screen`).
     """
     from .bench import bench_is_current, bench_run
     from .prune import run_prune
@@ -150,8 +148,6 @@ def run_build(cfg, out: str | Path, target: str, budgets: dict | None = None, to
     profile = load_target(target)
     fmts, skipped, ship_fmt = build_formats(profile, formats)
     tolerances_from(tolerances)
-    for line in notes:
-        info(line)
     name = profile.name
     rd = RunDir(out)
     log: list[dict] = []

@@ -28,7 +28,7 @@ from .artifacts import Artifact
 from .rounds import round_figures
 
 
-def _figures(first: dict) -> tuple[int, float, float | None, float] | None:
+def _figures(first: dict | None) -> tuple[int, float, float | None, float] | None:
     """(bytes, peak RAM MB, accuracy, latency figure) of a clean round 1, else None."""
     if not first or first.get("error") or first.get("skipped"):
         return None
@@ -64,7 +64,7 @@ def _why(a: Artifact, b: Artifact, x: tuple, y: tuple, margin: float, within: fl
 def settled_after_first(artifacts: list[Artifact], first: list[dict | None], margin: float,
                         within: float) -> dict[int, str]:
     """Index -> why, for every artifact whose later latency rounds could not change the selection."""
-    figs = [_figures(f) if f else None for f in first]
+    figs = [_figures(f) for f in first]
     out: dict[int, str] = {}
     for i, (a, x) in enumerate(zip(artifacts, figs)):
         if x is None or a.anchor:
