@@ -1,14 +1,16 @@
 """Structured Mix-and-Match against dense and against Torch-Pruning's own pruners, on the default run.
 
 Per seed (resnet18 on digits, the default build's model and data):
-- the prune stage with ``--granularity both`` (one shot) and ``--granularity structured --schedule
-  iterative --steps 3`` (same fine-tuning budget), Mix-and-Match with its default signals (product for
-  the unstructured candidates, magnitude for the structured ones; before 2026-12-01 08:00 product for both);
+- the prune stage with ``--granularity both``, one shot and ``--schedule iterative --steps 3`` (same
+  fine-tuning budget; channels on Torch-Pruning's linear steps, weights on the cubic ramp), Mix-and-Match
+  with its default signals (product for the unstructured candidates, magnitude for the structured ones;
+  before 2026-12-01 08:00 product for both); structured candidates and peers fine-tune at half the dense
+  training rate after BatchNorm is re-estimated (before 2026-12-01 11:00: the paper's 5e-5, no re-estimate);
 - peers a user would otherwise run: Torch-Pruning's uniform (``pruning_ratio``) and global
   (``global_pruning=True``) pruning with ``GroupMagnitudeImportance`` and ``GroupTaylorImportance``
   (their defaults, classifier ignored), each bisected to the prunable-parameter count of the structured
   Mix-and-Match candidates of three bands (conservative, balanced, aggressive strategies) and fine-tuned
-  with the same recipe and budget (early stopping on validation);
+  with the same recipe and budget (BatchNorm re-estimated after the cut, then early stopping on validation);
 - every structured network, one unstructured candidate and dense exported to ONNX and TFLite (parity-
   checked by the export stage) and timed on this host with 1 thread, each in a fresh bench worker paired
   with the dense artifact of its format in the same process (alternating blocks: the ratio cancels what
@@ -16,8 +18,9 @@ Per seed (resnet18 on digits, the default build's model and data):
 
 Reported: params, MACs, speed-up over dense (1 / paired ratio, median over rounds), peak RAM, test accuracy
 drop vs dense in points, mean +- std over seeds per method and band; per method the fastest network within
-1 point of dense; one-shot vs iterative at the same budget. Figures are measured on this shared 2-core host
-(``measured-on-host``); a difference within the seeds' spread is called a tie.
+1 point of dense; one-shot vs iterative at the same budget, for both granularities (the same plans,
+paired). Figures are measured on this shared 2-core host (``measured-on-host``); a difference within the
+seeds' spread is called a tie.
 
     python benchmarks/structured.py                   # 3 seeds, all ten strategies, 12 epochs max (hours here)
     python benchmarks/structured.py --quick           # 1 seed, 3 strategies, 3 epochs, 1 latency round
@@ -95,12 +98,12 @@ def run_peers(rd, spec, data, cfg, calib, targets: dict[str, int], cache: Path):
     import torch
 
     from edgeprune.models import build, load_weights, read_state_dict
-    from edgeprune.prune.recipes import finetune_recipe
-    from edgeprune.prune.structured.candidate import count
+    from edgeprune.prune.recipes import structured_finetune_recipe
+    from edgeprune.prune.structured.candidate import count, recover
     from edgeprune.prune.structured.plan import example_input
     from edgeprune.cachekey import define, stage_key
     from edgeprune.runio import read_json
-    from edgeprune.train import accuracy, fit
+    from edgeprune.train import accuracy
 
     define("structured-peer", ("dense", "method", "target", "recipe", "calib", "v"))  # idempotent
 
@@ -112,24 +115,24 @@ def run_peers(rd, spec, data, cfg, calib, targets: dict[str, int], cache: Path):
         (torch.nn.functional.cross_entropy(dense(xb), yb) / len(calib)).backward()
     grads = [p.grad.detach().clone() for p in dense.parameters()]
     dense.zero_grad(set_to_none=True)
-    recipe = finetune_recipe(cfg)
+    recipe = structured_finetune_recipe(cfg)
     out = {}
     for band, target in targets.items():
         for method in PEERS:
             pid = f"{method}-{band}"
             key = stage_key("structured-peer", dense=dense_sha, method=method, target=target, recipe=recipe.to_json(),
-                            calib=cfg.calib_size, v=1).hex
+                            calib=cfg.calib_size, v=2).hex
 
             def compute():
                 ratio, n, model = match_params(dense, method, target, example, grads)
                 t0 = time.perf_counter()
-                res = fit(model, data, recipe)
+                step = recover(model, data, recipe)  # as Mix-and-Match's candidates: BatchNorm re-estimated, then fine-tuned
                 _save(model, _peer_path(cache, pid))
                 return {"id": pid, "method": method, "band": band, "pruning_ratio": ratio,
                         "target_prunable_params": target, **count(model, example),
                         "test_accuracy": accuracy(model, data.normalize(data.x_test), data.y_test),
                         "val_accuracy": accuracy(model, data.normalize(data.x_val), data.y_val),
-                        "epochs": res.epochs, "seconds": round(time.perf_counter() - t0, 1)}
+                        "epochs": step["epochs"], "steps": [step], "seconds": round(time.perf_counter() - t0, 1)}
 
             out[pid] = cached(cache / "peers" / f"{pid}.json", key, compute)
             _log(f"  peer {pid}: ratio {out[pid]['pruning_ratio']:.3f}, test {out[pid]['test_accuracy']:.4f}")
@@ -230,8 +233,9 @@ def run_seed(seed: int, strategies: list[str] | None, epochs: int, steps: int, r
     if not (it_dir / "dense").exists():  # same dense network: copy it rather than train it again
         shutil.copytree(root / "oneshot" / "dense", it_dir / "dense")
     t0 = time.perf_counter()
-    iterative = run_prune(PruneConfig(**base, granularity="structured", schedule="iterative", steps=steps), it_dir)
+    iterative = run_prune(PruneConfig(**base, granularity="both", schedule="iterative", steps=steps), it_dir)
     t_iter = time.perf_counter() - t0
+    it_struct = [c for c in iterative.candidates if c["granularity"] == "structured"]
     rd = RunDir(root / "oneshot")
     run = read_json(rd.run_json)
     spec = ModelSpec.from_json(run["model"])
@@ -248,7 +252,7 @@ def run_seed(seed: int, strategies: list[str] | None, epochs: int, steps: int, r
     from edgeprune.export import export_run
 
     it_rd = RunDir(it_dir)
-    it_records = export_run(it_dir, formats=list(FORMATS), candidates=[c["id"] for c in iterative.candidates],
+    it_records = export_run(it_dir, formats=list(FORMATS), candidates=[c["id"] for c in it_struct],
                             precisions="fp32")
     timing = measure_all(rd, records, root, rounds)
     for cid, rec in it_records.items():
@@ -278,13 +282,20 @@ def run_seed(seed: int, strategies: list[str] | None, epochs: int, steps: int, r
                 c["prunable_params"]["pruned"], c["macs"]["pruned"])
     add("mm-unstructured", None, unstructured, unstructured["id"],
         round(dense_counts["prunable_params"] * (1 - unstructured["global_sparsity"])), None)
-    for c in iterative.candidates:
+    for c in it_struct:
         add("mm-structured-iterative", c["strategy"] if c["strategy"] in BANDS else None, c, f"iterative:{c['id']}",
             c["prunable_params"]["pruned"], c["macs"]["pruned"])
     for p in peers.values():
         add(p["method"], p["band"], p, p["id"], p["prunable_params"], p["macs"])
-    return {"seed": seed, "dense_test_accuracy": dense_acc, "rows": rows,
-            "seconds": {"prune_oneshot_both": round(t_oneshot, 1), "prune_iterative_structured": round(t_iter, 1)}}
+    one = {c["id"]: c for c in oneshot.candidates}
+    schedules = [{"granularity": c["granularity"], "strategy": c["strategy"], "id": c["id"],
+                  "oneshot_drop_pt": (dense_acc - one[c["id"]]["test_accuracy"]) * 100,
+                  "iterative_drop_pt": (dense_acc - c["test_accuracy"]) * 100,
+                  "global_sparsity": c["global_sparsity"], "epochs": {"oneshot": one[c["id"]]["epochs"],
+                                                                      "iterative": c["epochs"]}}
+                 for c in iterative.candidates if c["id"] in one]
+    return {"seed": seed, "dense_test_accuracy": dense_acc, "rows": rows, "schedules": schedules,
+            "seconds": {"prune_oneshot_both": round(t_oneshot, 1), "prune_iterative_both": round(t_iter, 1)}}
 
 
 # ---------------------------------------------------------------- summary
@@ -322,7 +333,27 @@ def summarize(seeds: list[dict]) -> dict:
         fastest[m] = {"per_seed": per_seed, "speedup_onnx": _ms([p and p["speedup_onnx"] for p in per_seed]),
                       "speedup_tflite": _ms([p and p["speedup_tflite"] for p in per_seed])}
     goals = _goals(seeds, per_band, fastest)
-    return {"per_band": per_band, "fastest_within_1pt": fastest, "goals": goals}
+    return {"per_band": per_band, "fastest_within_1pt": fastest, "goals": goals, "schedules": compare_schedules(seeds)}
+
+
+def compare_schedules(seeds: list[dict]) -> dict:
+    """One shot vs iterative at the same epoch budget, per granularity: the same plans, paired by seed and
+    strategy; a mean paired difference within two standard errors is a tie."""
+    out = {}
+    for gran in ("unstructured", "structured"):
+        pairs = [p for s in seeds for p in s.get("schedules", []) if p["granularity"] == gran]
+        if not pairs:
+            continue
+        diff = [p["iterative_drop_pt"] - p["oneshot_drop_pt"] for p in pairs]
+        d = _ms(diff)
+        se = d["std"] / len(diff) ** 0.5 if len(diff) > 1 else float("inf")
+        verdict = "tie" if abs(d["mean"]) <= 2 * se else ("iterative loses less" if d["mean"] < 0 else "one shot loses less")
+        out[gran] = {"pairs": len(pairs), "oneshot_drop_pt": _ms([p["oneshot_drop_pt"] for p in pairs]),
+                     "iterative_drop_pt": _ms([p["iterative_drop_pt"] for p in pairs]),
+                     "iterative_minus_oneshot_pt": d, "standard_error_pt": se,
+                     "iterative_better": sum(x < 0 for x in diff), "oneshot_better": sum(x > 0 for x in diff),
+                     "equal": sum(x == 0 for x in diff), "verdict": verdict}
+    return out
 
 
 def _goals(seeds, per_band, fastest) -> dict:
@@ -389,6 +420,15 @@ def render(doc: dict) -> str:
     for m, v in summ["fastest_within_1pt"].items():
         ids = ", ".join(p["id"] if p else "none" for p in v["per_seed"])
         out.append(f"| {m} | {_pm(v['speedup_onnx'])} | {_pm(v['speedup_tflite'])} | {ids} |")
+    if summ.get("schedules"):
+        out += ["", "One shot vs iterative (same plans and epoch budget; drop = test points below dense; paired over "
+                    "seeds and strategies):", "",
+                "| granularity | pairs | one-shot drop pt | iterative drop pt | iterative - one-shot pt | "
+                "iterative better / worse / equal | reading |", "|---|---|---|---|---|---|---|"]
+        for gran, v in summ["schedules"].items():
+            out.append(f"| {gran} | {v['pairs']} | {_pm(v['oneshot_drop_pt'])} | {_pm(v['iterative_drop_pt'])} | "
+                       f"{_pm(v['iterative_minus_oneshot_pt'])} | {v['iterative_better']} / {v['oneshot_better']} / "
+                       f"{v['equal']} | {v['verdict']} |")
     g = summ["goals"]
     drop = g["drop_vs_best_peer"]["per_band"]
     out += ["", f"Goals: >= 3x faster (ONNX Runtime) within 1 pt and below dense peak RAM: "

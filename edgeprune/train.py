@@ -180,6 +180,39 @@ def accuracy(model: nn.Module, x: np.ndarray | Split, y: np.ndarray | None = Non
     return int(correct) / split.n
 
 
+RECALIBRATION_IMAGES = 2048  # training images whose batch statistics replace the BatchNorm running ones
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, data: Dataset, batch_size: int = 128, seed: int = 0,
+                          n_images: int = RECALIBRATION_IMAGES) -> int:
+    """Re-estimate every BatchNorm layer's running mean/variance on training images (no weight changes).
+
+    Removing channels changes what each later BatchNorm sees, so its stored statistics no longer
+    match and the pruned network can predict one class for everything before fine-tuning starts
+    (adaptive BN, Li et al. 2020, EagleEye). Up to ``n_images`` training images (seeded order) are
+    averaged, each batch with equal weight. Returns the number of BatchNorm layers reset (0: nothing to do).
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not bns:
+        return 0
+    was_training, momenta = model.training, [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    dev = model_device(model)
+    x = data.x_train[np.random.default_rng(seed).permutation(len(data.x_train))[:n_images]]
+    model.train()
+    try:
+        for xb, _ in batches(data.normalize(x), np.zeros(len(x), np.int64), batch_size):
+            model(xb.to(dev))
+    finally:
+        for m, mom in zip(bns, momenta):
+            m.momentum = mom
+        model.train(was_training)
+    return len(bns)
+
+
 def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, masks: dict[str, torch.Tensor] | None = None,
         on_epoch: Callable[[dict], None] | None = None, device: str | torch.device | None = None) -> FitResult:
     """Train on ``data.x_train``; early-stop on validation accuracy; restore the best epoch.

@@ -204,6 +204,10 @@ def test_structured_outputs_follow_the_contract(structured_run):
         assert all(v["pruned"]["params"] <= v["dense"]["params"] and v["pruned"]["macs"] <= v["dense"]["macs"]
                    for v in layers.values())
         assert layers["fc"]["pruned"]["params"] < layers["fc"]["dense"]["params"]  # inputs shrink, outputs stay
+        (step,) = on_disk["steps"]  # BatchNorm re-estimated after the cut, before fine-tuning; both accuracies logged
+        assert 0 <= step["val_accuracy_after_cut"] <= 1 and 0 <= step["val_accuracy_after_bn_recalibration"] <= 1
+        assert step["val_accuracy"] >= step["val_accuracy_after_bn_recalibration"]  # epoch 0 is a candidate
+        assert on_disk["recipe"]["lr"] == 5e-4  # half test_resnet's dense rate, not the unstructured 5e-5
     by = {c["strategy"]: c["global_sparsity"] for c in res.candidates}
     assert by["conservative"] < by["balanced"] < by["aggressive"]
 

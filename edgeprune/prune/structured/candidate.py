@@ -2,8 +2,9 @@
 
 One shot removes every planned unit, then fine-tunes. Iterative does N cycles
 of (re-score on the current network, remove up to the step's share of each
-group's planned units, fine-tune for its share of the epochs). No masks: the
-removed weights no longer exist. Units are removed lowest score first, within
+group's planned units, fine-tune for its share of the epochs). After every cut
+the BatchNorm statistics are re-estimated on training images before
+fine-tuning (:func:`recover`). No masks: the removed weights no longer exist. Units are removed lowest score first, within
 each group (the plan fixes how many).
 """
 from __future__ import annotations
@@ -22,9 +23,9 @@ from ...models import ModelSpec, build
 from ...records import CandidateRecord, write_document
 from ...rundir import CANDIDATE_FILE, STRUCTURE_FILE, WEIGHTS_FILE
 from ...runio import RunDir, atomic_dir, sha256_file, write_json
-from ...train import accuracy, fit, predict
+from ...train import TrainConfig, accuracy, fit, predict, recalibrate_batchnorm
 from ..config import PruneConfig
-from ..recipes import finetune_recipe
+from ..recipes import structured_finetune_recipe
 from ..schedule import Schedule, linear, split_epochs
 from .cost import prunable_params
 from .groups import ChannelGroup, build_graph, current_units, remove_units
@@ -61,6 +62,24 @@ def _cut(model, dg, groups: list[ChannelGroup], kept: dict[str, int], scores: di
         alive[g.name] = [a for i, a in enumerate(alive[g.name]) if i not in gone]
 
 
+def recover(model: nn.Module, data: Dataset, recipe: TrainConfig, bar=None) -> dict:
+    """After a cut: re-estimate BatchNorm statistics, then fine-tune (early stopping on validation).
+
+    Returns the step's log: validation accuracy right after the cut and after the re-estimate, and
+    the fine-tuning's epochs, best epoch and best validation accuracy (the epoch-0 state counts).
+    """
+    x_va = data.normalize(data.x_val)
+    rec = {"val_accuracy_after_cut": accuracy(model, x_va, data.y_val)}
+    if recalibrate_batchnorm(model, data, recipe.batch_size, recipe.seed):
+        rec["val_accuracy_after_bn_recalibration"] = accuracy(model, x_va, data.y_val)
+    rec.update(epochs=0, best_epoch=0)
+    if recipe.epochs > 0:
+        res = fit(model, data, recipe,
+                  on_epoch=(lambda r: (bar.update(1), bar.set_postfix(val=f"{r['val_accuracy']:.3f}"))) if bar else None)
+        rec.update(epochs=res.epochs, best_epoch=res.best_epoch, val_accuracy=res.best_val_accuracy)
+    return rec
+
+
 def prune_and_finetune(spec: ModelSpec, dense_path: Path, groups: list[ChannelGroup], kept: dict[str, int],
                        signal: str, calib, data: Dataset, cfg: PruneConfig, schedule: Schedule, bar=None):
     """The pruned, fine-tuned model, its channel plan and a per-step log."""
@@ -68,17 +87,14 @@ def prune_and_finetune(spec: ModelSpec, dense_path: Path, groups: list[ChannelGr
     example = example_input(data.input_shape)
     dg = build_graph(model, example, spec.name)
     alive = {g.name: list(range(g.size)) for g in groups}
-    recipe = finetune_recipe(cfg)
+    recipe = structured_finetune_recipe(cfg)
     steps = []
     for step, epochs in enumerate(split_epochs(recipe.epochs, schedule.n), start=1):
         frac = linear(step, schedule.n)
         step_kept = {g.name: g.size - math.floor((g.size - kept[g.name]) * frac + 0.5) for g in groups}
         _cut(model, dg, groups, step_kept, group_scores(signal, dg, model, groups, calib), alive)
-        rec = {"step": step, "removed_fraction_of_plan": frac, "epochs": 0, "best_epoch": 0}
-        if epochs > 0:
-            res = fit(model, data, dataclasses.replace(recipe, epochs=epochs),
-                      on_epoch=(lambda r: (bar.update(1), bar.set_postfix(val=f"{r['val_accuracy']:.3f}"))) if bar else None)
-            rec.update(epochs=res.epochs, best_epoch=res.best_epoch, val_accuracy=res.best_val_accuracy)
+        rec = {"step": step, "removed_fraction_of_plan": frac}
+        rec.update(recover(model, data, dataclasses.replace(recipe, epochs=epochs), bar))
         steps.append(rec)
     model.eval()
     plan = ChannelPlan(spec.to_json(), list(data.input_shape),
@@ -132,7 +148,7 @@ def run_candidate(cid: str, signal: str, strategy: str, target: dict[str, float]
         "val_accuracy": accuracy(model, x_va, data.y_val),
         "test_accuracy": accuracy(model, x_te, data.y_test),
         "epochs": sum(s["epochs"] for s in steps), "best_epoch": steps[-1]["best_epoch"], "steps": steps,
-        "seconds": round(seconds, 2), "recipe": finetune_recipe(cfg).to_json(),
+        "seconds": round(seconds, 2), "recipe": structured_finetune_recipe(cfg).to_json(),
         "weights": "model.safetensors", "structure": "structure.json", "key": key,
     }
     return write_candidate(rd, cand, model, plan, x_va[:32])

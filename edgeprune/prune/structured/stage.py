@@ -27,7 +27,7 @@ from ...runio import RunDir, sha256_file
 from ..calib import calib_key
 from ..config import GLOBAL_TARGETS, PruneConfig
 from ..ranges import LayerRange
-from ..recipes import finetune_recipe
+from ..recipes import structured_finetune_recipe
 from ..schedule import Schedule
 from ..strategies import make_plans
 from .candidate import count, run_candidate
@@ -37,7 +37,8 @@ from .plan import example_input
 from .ranges import BASELINES, RULES_TEXT, derive_ranges, realise
 from .scores import CRITERIA, group_scores
 
-SCHEMA = 2  # bump when phase 1-3 change what they compute
+SCHEMA = 2  # bump when phase 1-2 change what they compute
+CANDIDATE_SCHEMA = 3  # bump when phase 3 does (3: BatchNorm re-estimated after every cut)
 PREFIX = "structured-"
 ANALYSIS_SECONDS = 300  # Torch-Pruning loops forever on some graphs (timm's test_coatnet): give up, fall back
 
@@ -168,8 +169,8 @@ def _done(rd: RunDir, cid: str, key: str) -> dict | None:
 
 def candidate_key(dense_sha: str, kept: dict, signal: str, cfg: PruneConfig, schedule: Schedule) -> str:
     """Dense weights, channels kept, signal, fine-tune recipe (seed included), calibration and schedule."""
-    return stage_key("structured-candidate", dense=dense_sha, granularity="structured", schema=SCHEMA, kept=kept,
-                     signal=signal, recipe=finetune_recipe(cfg).to_json(), calib=calib_key(cfg),
+    return stage_key("structured-candidate", dense=dense_sha, granularity="structured", schema=CANDIDATE_SCHEMA, kept=kept,
+                     signal=signal, recipe=structured_finetune_recipe(cfg).to_json(), calib=calib_key(cfg),
                      schedule=schedule.to_json()).hex
 
 
@@ -185,7 +186,7 @@ def phase3(p1: Phase1, plans: dict, merged: dict, spec: ModelSpec, dense_path: P
         key = candidate_key(dense_sha, plan["kept"], sig, cfg, schedule)
         cand = _done(rd, cid, key)
         if cand is None:
-            inner = progress(total=finetune_recipe(cfg).epochs, desc=f"  {cid}", leave=False)
+            inner = progress(total=structured_finetune_recipe(cfg).epochs, desc=f"  {cid}", leave=False)
             cand = run_candidate(cid, sig, strategy, plan["target"], plan["kept"], p1.groups, spec, dense_path,
                                  p1.dense_counts, calib, data, cfg, schedule, rd,
                                  [f"{PREFIX}{sig}-{m}" for m in merged[strategy]], key, inner)
