@@ -159,7 +159,7 @@ def scale(d: dict) -> str:
 
 
 def structured(d: dict, title: str) -> str:
-    from structured import render
+    from structured_summary import render
 
     st = d["settings"]
     return (f"{title} ({_stamp(d)}; {st['model']} on {st['data']}, seeds {st['seeds']}, strategies {st['strategies']}, "
