@@ -57,6 +57,9 @@ def prune_options(fn):
                      "product for unstructured candidates, magnitude for structured ones, as measured in benchmarks/)."),
         click.option("--strategies", help="Comma list of strategy names (default: all ten)."),
         click.option("--epochs", type=int, help="Max fine-tuning epochs per candidate (early stopping on val, patience 3)."),
+        click.option("--finetune-lr", type=click.FloatRange(min=0, min_open=True),
+                     help="Fine-tuning learning rate of every candidate (default: the paper's per-family rate for "
+                     "unstructured candidates, half the dense training rate for structured ones)."),
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True,
                      help="Where dense training, Phase 1 and fine-tuning run; auto: CUDA, then MPS, then CPU."),
@@ -80,13 +83,13 @@ def granularity_option(default: str):
 
 
 def _prune_config(model, model_args, checkpoint, data, input_size, signals, strategies, epochs, seed, device, executor,
-                  ray_address, granularity="unstructured", schedule="oneshot", steps=3):
+                  ray_address, granularity="unstructured", schedule="oneshot", steps=3, finetune_lr=None):
     from .prune.config import PruneConfig
 
     cfg = PruneConfig(model=model, model_args=_model_args(model_args), checkpoint=checkpoint, data=data,
                       input_size=input_size, signals=_csv(signals), strategies=_csv(strategies), seed=seed,
                       device=device, executor=executor, ray_address=ray_address, granularity=granularity,
-                      schedule=schedule, steps=steps)
+                      schedule=schedule, steps=steps, finetune_lr=finetune_lr)
     if epochs is not None:
         cfg.finetune_epochs = epochs
     return cfg

@@ -53,3 +53,16 @@ def test_structured_fine_tuning_runs_at_half_the_dense_rate_unless_the_user_sets
     assert {**s.to_json(), "lr": 0} == {**finetune_recipe(cfg).to_json(), "lr": 0}  # all else as unstructured
     given = PruneConfig(model=model, finetune_lr=3e-5)
     assert structured_finetune_recipe(given).lr == finetune_recipe(given).lr == 3e-5
+
+
+def test_finetune_lr_on_the_command_line_reaches_the_config_and_a_non_positive_one_is_refused(tmp_path):
+    from click.testing import CliRunner
+
+    from edgeprune.cli import main
+    from edgeprune.cli_options import _prune_config
+
+    base = dict(model="resnet18", model_args=(), checkpoint=None, data="digits", input_size=None, signals=None,
+                strategies=None, epochs=None, seed=0, device="auto", executor="local", ray_address=None)
+    assert _prune_config(**base, finetune_lr=2e-4).finetune_lr == 2e-4 and _prune_config(**base).finetune_lr is None
+    res = CliRunner().invoke(main, ["prune", "--finetune-lr", "0", "--out", str(tmp_path / "run")])
+    assert res.exit_code != 0 and "--finetune-lr" in res.output and not (tmp_path / "run").exists()

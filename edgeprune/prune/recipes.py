@@ -39,7 +39,7 @@ def structured_finetune_recipe(cfg: PruneConfig) -> TrainConfig:
     channels must re-learn more. Measured on digits/resnet18 (5 structured plans, seeds 0 and 2, all 12
     epochs, BatchNorm re-estimated first): 5e-4 ended 0.7-12 points above 5e-5 on test in all 5; at 5e-5
     the 92%-removal plan of seed 2 had not left a constant prediction when patience 3 stopped it.
-    ``PruneConfig.finetune_lr`` overrides both granularities.
+    ``--finetune-lr`` (``PruneConfig.finetune_lr``) overrides both granularities.
     """
     return dataclasses.replace(finetune_recipe(cfg), lr=cfg.finetune_lr or dense_recipe(cfg).lr * STRUCTURED_LR_FRACTION)
 
