@@ -12,6 +12,7 @@ from ..models import ModelSpec, create_model, load_weights, read_state_dict
 from ..runio import RunDir, read_json, sha256_file, write_json
 from ..train import accuracy, fit
 from .candidate import save_weights
+from .progress import epoch_bar
 from .config import PruneConfig
 from .progress import log, progress
 from .recipes import dense_recipe
@@ -50,8 +51,7 @@ def prepare_dense(cfg: PruneConfig, rd: RunDir, data: Dataset, spec: ModelSpec, 
     else:
         recipe = dense_recipe(cfg)
         bar = progress(total=recipe.epochs, desc="dense: train")
-        res = fit(model, data, recipe, on_epoch=lambda r: (bar.update(1), bar.set_postfix(val=f"{r['val_accuracy']:.3f}")),
-                  device=device)
+        res = fit(model, data, recipe, on_epoch=epoch_bar(bar), device=device)
         bar.close()
         info.update(trained=True, recipe=recipe.to_json(), epochs=res.epochs, best_epoch=res.best_epoch,
                     seconds=round(res.seconds, 1), device=device)

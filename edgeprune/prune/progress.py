@@ -18,5 +18,12 @@ def progress(iterable=None, **kw):
     return tqdm(iterable, file=sys.stderr, dynamic_ncols=True, **kw)
 
 
+def epoch_bar(bar):
+    """``fit``'s ``on_epoch`` that advances ``bar`` one epoch and shows the validation accuracy (None: no bar)."""
+    if bar is None:
+        return None
+    return lambda r: (bar.update(1), bar.set_postfix(val=f"{r['val_accuracy']:.3f}"))
+
+
 def log(msg: str) -> None:
     info(msg)

@@ -49,6 +49,7 @@ def masked_schedule(model, signal: str, plan: dict[str, float], scores, layers, 
     from ..train import MaskHold, fit
     from . import importance
     from .masks import build_masks
+    from .progress import epoch_bar
     from .recipes import finetune_recipe
 
     schedule = Schedule(cfg.schedule, cfg.steps)
@@ -63,7 +64,7 @@ def masked_schedule(model, signal: str, plan: dict[str, float], scores, layers, 
         rec = {"step": step, "sparsity_fraction_of_plan": frac, "epochs": 0, "best_epoch": 0}
         if epochs > 0:
             res = fit(model, data, dataclasses.replace(recipe, epochs=epochs), masks=masks,
-                      on_epoch=lambda r: (bar.update(1), bar.set_postfix(val=f"{r['val_accuracy']:.3f}")))
+                      on_epoch=epoch_bar(bar))
             rec.update(epochs=res.epochs, best_epoch=res.best_epoch, val_accuracy=res.best_val_accuracy)
         else:
             MaskHold(model, masks)

@@ -4,8 +4,9 @@ One shot removes every planned unit, then fine-tunes. Iterative does N cycles
 of (re-score on the current network, remove up to the step's share of each
 group's planned units, fine-tune for its share of the epochs). After every cut
 the BatchNorm statistics are re-estimated on training images before
-fine-tuning (:func:`recover`). No masks: the removed weights no longer exist. Units are removed lowest score first, within
-each group (the plan fixes how many).
+fine-tuning (:func:`recover`). No masks: the removed weights no longer exist.
+Units are removed lowest score first, within each group (the plan fixes how
+many).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from ...rundir import CANDIDATE_FILE, STRUCTURE_FILE, WEIGHTS_FILE
 from ...runio import RunDir, atomic_dir, sha256_file, write_json
 from ...train import TrainConfig, accuracy, fit, predict, recalibrate_batchnorm
 from ..config import PruneConfig
+from ..progress import epoch_bar
 from ..recipes import structured_finetune_recipe
 from ..schedule import Schedule, linear, split_epochs
 from .cost import prunable_params
@@ -69,14 +71,16 @@ def recover(model: nn.Module, data: Dataset, recipe: TrainConfig, bar=None) -> d
     the fine-tuning's epochs, best epoch and best validation accuracy (the epoch-0 state counts).
     """
     x_va = data.normalize(data.x_val)
-    rec = {"val_accuracy_after_cut": accuracy(model, x_va, data.y_val)}
-    if recalibrate_batchnorm(model, data, recipe.batch_size, recipe.seed):
-        rec["val_accuracy_after_bn_recalibration"] = accuracy(model, x_va, data.y_val)
-    rec.update(epochs=0, best_epoch=0)
+    rec = {"val_accuracy_after_cut": accuracy(model, x_va, data.y_val), "epochs": 0, "best_epoch": 0}
+    recalibrated = recalibrate_batchnorm(model, data, recipe.batch_size, recipe.seed) > 0
     if recipe.epochs > 0:
-        res = fit(model, data, recipe,
-                  on_epoch=(lambda r: (bar.update(1), bar.set_postfix(val=f"{r['val_accuracy']:.3f}"))) if bar else None)
+        res = fit(model, data, recipe, on_epoch=epoch_bar(bar))
+        start = res.history[0]["val_accuracy"]  # fit evaluates the state it starts from: no second pass
         rec.update(epochs=res.epochs, best_epoch=res.best_epoch, val_accuracy=res.best_val_accuracy)
+    elif recalibrated:
+        start = accuracy(model, x_va, data.y_val)
+    if recalibrated:
+        rec["val_accuracy_after_bn_recalibration"] = start
     return rec
 
 
